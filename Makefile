@@ -1,0 +1,91 @@
+# ishscale: plain make. `make` builds build/ishscale and build/ishscale_tests.
+# CUDA sources compile when nvcc is found; CUDA=0|1 overrides the detection.
+SHELL := /bin/bash
+BUILD ?= build
+SM ?= 90
+CXX ?= g++
+NVCC_PATH := $(shell command -v nvcc 2>/dev/null || (test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc))
+CUDA_HOME ?= $(if $(NVCC_PATH),$(patsubst %/bin/nvcc,%,$(NVCC_PATH)),/usr/local/cuda)
+CUDNN_H := $(shell ls $(CUDA_HOME)/include/cudnn.h /usr/include/cudnn.h /usr/include/x86_64-linux-gnu/cudnn.h 2>/dev/null | head -n1)
+JPEG_H := $(shell ls /usr/include/jpeglib.h /usr/include/x86_64-linux-gnu/jpeglib.h 2>/dev/null | head -n1)
+BLAS_H := $(shell ls /usr/include/x86_64-linux-gnu/cblas.h /usr/include/cblas.h /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h 2>/dev/null | head -n1)
+ifeq ($(origin CUDA),undefined)
+  CUDA := $(if $(and $(NVCC_PATH),$(CUDNN_H)),1,0)
+endif
+
+CXXFLAGS ?= -O2 -g
+CXXFLAGS += -std=c++17 -Wall -Wextra -Wno-unused-parameter -fopenmp -I. -MMD -MP
+LDLIBS := -lopenblas -ljpeg -lz -lpthread -fopenmp
+NVCCFLAGS ?= -O3 -lineinfo
+NVCCFLAGS += -std=c++17 -I. -arch=sm_$(SM) -Xcompiler -fopenmp -MMD -MP
+
+LIB_SRCS := $(wildcard engine/*.cpp engine/cpu/*.cpp models/*.cpp weights/*.cpp eval/*.cpp train/*.cpp)
+CLI_SRCS := $(wildcard cli/*.cpp)
+TEST_SRCS := $(wildcard tests/*.cpp)
+ifeq ($(CUDA),1)
+  CXXFLAGS += -DISHSCALE_CUDA=1 -I$(CUDA_HOME)/include
+  LIB_SRCS += $(wildcard engine/cuda/*.cpp)
+  CU_SRCS := $(wildcard engine/cuda/*.cu kernels/*.cu)
+  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart
+else
+  CU_SRCS :=
+endif
+
+LIB_OBJS := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o) $(CU_SRCS:%.cu=$(BUILD)/obj/%.cu.o)
+CLI_OBJS := $(CLI_SRCS:%.cpp=$(BUILD)/obj/%.o)
+TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/obj/%.o)
+LIB := $(BUILD)/libishscale.a
+PY := /usr/bin/python3
+FIXTURES_STAMP := $(BUILD)/fixtures/.stamp
+
+DEB_PKGS := doctest-dev nlohmann-json3-dev libstb-dev libjpeg62-turbo-dev zlib1g-dev libopenblas-dev \
+  python3-torch python3-torchvision python3-pil python3-sklearn python3-matplotlib \
+  dataset-fashion-mnist fonts-dejavu-core
+.PHONY: all deps info test test-cpu test-gpu fixtures demo fuzz clean
+all: info $(BUILD)/ishscale $(BUILD)/ishscale_tests
+
+info:
+	@echo "ishscale build: nvcc=$(or $(NVCC_PATH),none) cudnn=$(or $(CUDNN_H),none) CUDA=$(CUDA) SM=$(SM) jpeg=$(or $(JPEG_H),none) blas=$(or $(BLAS_H),none)"
+
+# Installs the missing Debian packages (apt-get as root, otherwise prints the command).
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "deps: all present"; \
+	elif [ "$$(id -u)" = 0 ]; then echo "deps: installing $$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) || { echo "deps: apt-get failed"; exit 1; }; \
+	else echo "deps: run: sudo apt-get install -y $$missing"; exit 1; fi
+
+$(BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+$(BUILD)/obj/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC_PATH) $(NVCCFLAGS) -c $< -o $@
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/ishscale: $(CLI_OBJS) $(LIB)
+	$(CXX) -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS)
+$(BUILD)/ishscale_tests: $(TEST_OBJS) $(LIB)
+	$(CXX) -o $@ $(TEST_OBJS) $(LIB) $(LDLIBS)
+
+# Golden tensors from PyTorch; regenerated when the script changes.
+$(FIXTURES_STAMP): tools/make_fixtures.py $(wildcard tools/fixtures_*.py)
+	@mkdir -p $(BUILD)/fixtures
+	$(PY) tools/make_fixtures.py --out $(BUILD)/fixtures
+	@touch $@
+fixtures: $(FIXTURES_STAMP)
+
+test: deps
+	$(MAKE) all
+	$(MAKE) fixtures
+	ISHSCALE_FIXTURES=$(BUILD)/fixtures $(BUILD)/ishscale_tests
+
+demo: deps
+	$(MAKE) $(BUILD)/ishscale
+	$(BUILD)/ishscale demo --out $(BUILD)/demo
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d)

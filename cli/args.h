@@ -1,0 +1,31 @@
+// A small flag parser shared by the subcommands: --name value, --name=value, boolean flags,
+// repeatable flags and positionals. Unknown flags are an error (exit 2).
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ish::cli {
+
+class Args {
+ public:
+  // `bool_flags` lists flags that take no value (e.g. {"--recompute", "--strict"}).
+  Args(int argc, char** argv, std::vector<std::string> bool_flags = {});
+  std::string get(const std::string& name, const std::string& def = "");  // last occurrence
+  std::vector<std::string> all(const std::string& name);                   // every occurrence
+  bool has(const std::string& name);
+  bool flag(const std::string& name);  // a boolean flag
+  long long get_int(const std::string& name, long long def);
+  double get_double(const std::string& name, double def);
+  const std::vector<std::string>& positional() const { return pos_; }
+  void alias(const std::string& alt, const std::string& name);  // --ckpt-path -> --weights
+  // Fails on any flag that was given but never asked for.
+  void finish();
+ private:
+  std::multimap<std::string, std::string> kv_;
+  std::vector<std::string> order_;
+  std::vector<std::string> pos_;
+  std::map<std::string, bool> used_;
+};
+
+}  // namespace ish::cli

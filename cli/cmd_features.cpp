@@ -1,0 +1,7 @@
+// Placeholder until this subcommand lands: refuses with a clear message.
+#include "cli/commands.h"
+#include "engine/error.h"
+
+namespace ish::cli {
+int cmd_features(int, char**) { fail("'features' is not implemented yet"); }
+}  // namespace ish::cli

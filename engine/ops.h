@@ -1,0 +1,76 @@
+// The op API: every op validates its inputs, dispatches to the CPU reference backend
+// (engine/cpu/, f32 and f64) or the CUDA backend (engine/cuda/, f32), and records an
+// autograd node when an input requires grad. Layouts: activations NHWC, conv weights KRSC,
+// linear weights [out, in] (torchvision). Reductions named *_last act on the last dim.
+#pragma once
+#include "engine/autograd.h"
+#include "engine/tensor.h"
+
+namespace ish::ops {
+
+// ---- ResNet ops ----
+struct Conv2dParams {
+  int stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
+  static Conv2dParams make(int stride, int pad, int dil = 1) { return {stride, stride, pad, pad, dil, dil}; }
+};
+// x [N,H,W,C], w [K,R,S,C], b [K] or undefined -> [N,P,Q,K].
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p);
+
+struct BNParams {
+  bool training = false;
+  double momentum = 0.1;
+  double eps = 1e-5;
+  bool relu = false;  // fuse a ReLU after the (optional) residual add
+};
+// y = [relu](batchnorm(x) [+ residual]) over the channel (last) dim of x [..., C].
+// Training: normalises with the biased batch variance and updates running_mean/var in place
+// (running_var with the unbiased variance, as PyTorch). Eval: uses the running statistics.
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
+                  Tensor running_var, const BNParams& p, const Tensor& residual = Tensor());
+
+Tensor relu(const Tensor& x);
+Tensor add(const Tensor& a, const Tensor& b);
+void add_(Tensor& dst, const Tensor& src);  // in place, no autograd (grad accumulation, optimizers)
+
+struct Pool2dParams {
+  int kh = 3, kw = 3, sh = 2, sw = 2, ph = 1, pw = 1, dh = 1, dw = 1;
+  bool ceil_mode = false;
+  static Pool2dParams make(int k, int s, int p, int d = 1) { return {k, k, s, s, p, p, d, d, false}; }
+};
+Tensor max_pool2d(const Tensor& x, const Pool2dParams& p);  // NHWC; ties keep the first max
+Tensor global_avg_pool(const Tensor& x);                      // [N,H,W,C] -> [N,C]
+
+// y = x W^T + b; x [N,in], W [out,in], b [out] or undefined.
+// If wgrad_input is given, grad_W is computed from it instead of x (ISH); grad_x and grad_b
+// are unchanged.
+Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& wgrad_input = Tensor());
+// Mean softmax cross-entropy; labels I64 [N] in [0,C). label_smoothing as torch.
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_smoothing = 0.0);
+
+// ---- element-wise (same shape unless noted) ----
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor mul_scalar(const Tensor& x, double s);
+Tensor add_scalar(const Tensor& x, double s);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor clamp_max(const Tensor& x, double hi);  // ReAct; grad passes where x < hi
+Tensor mul_rows(const Tensor& x, const Tensor& s);  // x [N,D] * s [N] per row (SCALE)
+Tensor reshape(const Tensor& x, const Shape& shape);
+
+// ---- reductions ----
+Tensor sum(const Tensor& x);            // all elements -> [1]
+Tensor mean(const Tensor& x);           // all elements -> [1]
+Tensor sum_last(const Tensor& x);       // [N,D] -> [N]
+Tensor max_last(const Tensor& x);       // [N,D] -> [N] values; grad to the first max
+Tensor argmax_last(const Tensor& x);    // [N,D] -> I64 [N], first max; no grad
+Tensor logsumexp_last(const Tensor& x);  // [N,D] -> [N]
+Tensor softmax_last(const Tensor& x);   // [N,D] -> [N,D]
+Tensor log_softmax_last(const Tensor& x);
+Tensor topk_sum_last(const Tensor& x, int64_t k);  // [N,D] -> [N], sum of the k largest
+Tensor matmul(const Tensor& a, const Tensor& b);   // [M,K] x [K,N]
+
+// ---- helpers ----
+Tensor randn(const Shape& s, uint64_t seed, DType dt = DType::F32);  // host, deterministic
+
+}  // namespace ish::ops

@@ -1,0 +1,55 @@
+#include "tests/util.h"
+
+#include <cstdlib>
+#include <sys/stat.h>
+
+#include "weights/safetensors.h"
+
+namespace ish::test {
+
+std::string fixture_dir() {
+  const char* d = std::getenv("ISHSCALE_FIXTURES");
+  return d && *d ? d : "build/fixtures";
+}
+bool have_fixture(const std::string& file) {
+  struct stat sb;
+  return stat((fixture_dir() + "/" + file).c_str(), &sb) == 0;
+}
+std::map<std::string, Tensor> load_fixture(const std::string& file) {
+  std::string p = fixture_dir() + "/" + file;
+  REQUIRE_MESSAGE(have_fixture(file), "missing fixture " << p << " (run `make fixtures`)");
+  return st::File::open(p).load_all();
+}
+
+Diff compare(const Tensor& a, const Tensor& ref, double rtol, double atol) {
+  Diff d;
+  REQUIRE_MESSAGE(a.shape() == ref.shape(), "shape " << shape_str(a.shape()) << " vs ref " << shape_str(ref.shape()));
+  auto x = a.to_f64_vector(), y = ref.to_f64_vector();
+  double ninf = 0;
+  for (size_t i = 0; i < x.size(); i++) {
+    double e = std::fabs(x[i] - y[i]);
+    ninf = std::max(ninf, std::fabs(y[i]));
+    bool bad = !(e <= atol + rtol * std::fabs(y[i]));  // NaN fails
+    if (e > d.max_abs || (bad && d.ok)) { d.max_abs = std::max(d.max_abs, e); }
+    if (y[i] != 0) d.max_rel = std::max(d.max_rel, e / std::fabs(y[i]));
+    if (bad && d.ok) { d.ok = false; d.worst = (int64_t)i; }
+  }
+  d.rel_err = d.max_abs / std::max(ninf, 1e-30);
+  return d;
+}
+
+double rel_error(const Tensor& a, const Tensor& ref) { return compare(a, ref, 0, INFINITY).rel_err; }
+
+void check_close(const Tensor& a, const Tensor& ref, double rtol, double atol, const std::string& what) {
+  Diff d = compare(a, ref, rtol, atol);
+  if (!d.ok) {
+    auto x = a.to_f64_vector(), y = ref.to_f64_vector();
+    FAIL_CHECK(what << ": max_abs=" << d.max_abs << " rel_err=" << d.rel_err << " first bad [" << d.worst
+                    << "] got " << x[d.worst] << " want " << y[d.worst] << " (rtol " << rtol << ", atol " << atol
+                    << ")");
+  } else {
+    CHECK_MESSAGE(true, what << " ok: max_abs=" << d.max_abs << " rel_err=" << d.rel_err);
+  }
+}
+
+}  // namespace ish::test

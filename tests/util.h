@@ -1,0 +1,32 @@
+// Test helpers: fixture loading and tolerance checks of the form |a-ref| <= atol + rtol*|ref|.
+#pragma once
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace ish::test {
+
+std::string fixture_dir();
+bool have_fixture(const std::string& file);
+// Loads every tensor of build/fixtures/<file> (a safetensors file) onto the CPU.
+std::map<std::string, Tensor> load_fixture(const std::string& file);
+
+struct Diff {
+  double max_abs = 0, max_rel = 0;  // max |a-b| and max |a-b|/|b| (relative to the norm, see rel_err)
+  double rel_err = 0;               // ||a-b||_inf / max(||b||_inf, tiny): the "relative error" we quote
+  int64_t worst = -1;
+  bool ok = true;
+};
+// Elementwise |a-b| <= atol + rtol*|b| everywhere; also reports the norm-relative error.
+Diff compare(const Tensor& a, const Tensor& ref, double rtol, double atol);
+// CHECK-style helper that prints name, errors and the worst element on failure.
+void check_close(const Tensor& a, const Tensor& ref, double rtol, double atol, const std::string& what);
+// Relative error as ||a-b||_inf / ||b||_inf (the "relative error <= X" of the issues).
+double rel_error(const Tensor& a, const Tensor& ref);
+
+}  // namespace ish::test
