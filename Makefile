@@ -19,7 +19,7 @@ LDLIBS := -lopenblas -ljpeg -lz -lpthread -fopenmp
 NVCCFLAGS ?= -O3 -lineinfo
 NVCCFLAGS += -std=c++17 -I. -arch=sm_$(SM) -Xcompiler -fopenmp -MMD -MP
 
-LIB_SRCS := $(wildcard engine/*.cpp engine/cpu/*.cpp models/*.cpp weights/*.cpp eval/*.cpp train/*.cpp)
+LIB_SRCS := $(wildcard engine/*.cpp engine/cpu/*.cpp engine/image/*.cpp models/*.cpp weights/*.cpp eval/*.cpp train/*.cpp)
 CLI_SRCS := $(wildcard cli/*.cpp)
 TEST_SRCS := $(wildcard tests/*.cpp)
 ifeq ($(CUDA),1)

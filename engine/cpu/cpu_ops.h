@@ -1,0 +1,51 @@
+// CPU reference backend: plain, readable loops (plus BLAS GEMM), templated on float and double
+// (double serves the finite-difference checks). Every kernel of engine/cuda has its twin here.
+// Backward kernels ASSIGN their outputs; the autograd layer accumulates.
+#pragma once
+#include <cstdint>
+
+#include "engine/dims.h"
+
+namespace ish::cpu {
+
+// Row-major C[M,N] = alpha * op(A) op(B) + beta * C, op = transpose when tA/tB.
+template <class T>
+void gemm(bool tA, bool tB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T beta, T* C, int64_t ldc);
+
+template <class T> void conv2d_fwd(const ConvDims& d, const T* x, const T* w, const T* b, T* y);
+template <class T> void conv2d_bwd_data(const ConvDims& d, const T* dy, const T* w, T* dx);
+// dw [K,R,S,C]; db [K] may be null.
+template <class T> void conv2d_bwd_filter(const ConvDims& d, const T* x, const T* dy, T* dw, T* db);
+
+// BatchNorm over x [M,C] (M = N*H*W). y = relu?(bn(x) + residual?). residual may be null.
+// Train: writes save_mean and save_invstd (1/sqrt(var_biased+eps)) and updates running stats
+// (running_var with var * M/(M-1)).
+template <class T>
+void bn_train_fwd(int64_t M, int64_t C, const T* x, const T* gamma, const T* beta, const T* residual, bool relu,
+                  double eps, double momentum, T* y, T* save_mean, T* save_invstd, T* running_mean,
+                  T* running_var);
+template <class T>
+void bn_eval_fwd(int64_t M, int64_t C, const T* x, const T* gamma, const T* beta, const T* residual, bool relu,
+                 double eps, const T* running_mean, const T* running_var, T* y);
+// Backward. y is the forward output (for the ReLU mask; null when relu is false). mean/invstd are
+// the saved batch statistics (train) or the running ones (eval, invstd = 1/sqrt(rv+eps)).
+// dresidual may be null; dgamma/dbeta are assigned.
+template <class T>
+void bn_bwd(int64_t M, int64_t C, bool training, const T* dy, const T* y, const T* x, const T* gamma,
+            const T* mean, const T* invstd, T* dx, T* dgamma, T* dbeta, T* dresidual);
+
+template <class T> void maxpool_fwd(const PoolDims& d, const T* x, T* y, int64_t* idx);
+template <class T> void maxpool_bwd(const PoolDims& d, const T* dy, const int64_t* idx, T* dx);
+template <class T> void gap_fwd(int64_t N, int64_t HW, int64_t C, const T* x, T* y);
+template <class T> void gap_bwd(int64_t N, int64_t HW, int64_t C, const T* dy, T* dx);
+
+// Softmax cross-entropy over logits [N,C]: returns the mean loss, writes probs [N,C].
+template <class T>
+T cross_entropy_fwd(int64_t N, int64_t C, const T* logits, const int64_t* labels, double smoothing, T* probs);
+// dlogits = gout * (probs - target) / N.
+template <class T>
+void cross_entropy_bwd(int64_t N, int64_t C, const T* probs, const int64_t* labels, double smoothing, T gout,
+                       T* dlogits);
+
+}  // namespace ish::cpu

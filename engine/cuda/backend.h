@@ -1,0 +1,65 @@
+// CUDA backend: the GPU twins of engine/cpu/cpu_ops.h, in fp32 (cuDNN convs, cuBLAS GEMMs,
+// hand-written kernels from kernels/). All calls are asynchronous on the current stream.
+// Compiled only when ISHSCALE_CUDA is defined.
+#pragma once
+#include <cstdint>
+
+#include "engine/dims.h"
+
+namespace ish::cuda {
+
+struct Options {
+  bool tf32 = false;           // allow TF32 tensor cores in convs and GEMMs
+  bool deterministic = false;  // deterministic cuDNN algorithms, atomics-free reductions
+};
+Options& options();
+
+void gemm(bool tA, bool tB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+void conv2d_fwd(const ConvDims& d, const float* x, const float* w, const float* b, float* y);
+void conv2d_bwd_data(const ConvDims& d, const float* dy, const float* w, float* dx);
+void conv2d_bwd_filter(const ConvDims& d, const float* x, const float* dy, float* dw, float* db);
+
+void bn_train_fwd(int64_t M, int64_t C, const float* x, const float* gamma, const float* beta,
+                  const float* residual, bool relu, double eps, double momentum, float* y, float* save_mean,
+                  float* save_invstd, float* running_mean, float* running_var);
+void bn_eval_fwd(int64_t M, int64_t C, const float* x, const float* gamma, const float* beta, const float* residual,
+                 bool relu, double eps, const float* running_mean, const float* running_var, float* y);
+void bn_bwd(int64_t M, int64_t C, bool training, const float* dy, const float* y, const float* x, const float* gamma,
+            const float* mean, const float* invstd, float* dx, float* dgamma, float* dbeta, float* dresidual);
+
+void maxpool_fwd(const PoolDims& d, const float* x, float* y, int64_t* idx);
+void maxpool_bwd(const PoolDims& d, const float* dy, const int64_t* idx, float* dx);
+void gap_fwd(int64_t N, int64_t HW, int64_t C, const float* x, float* y);
+void gap_bwd(int64_t N, int64_t HW, int64_t C, const float* dy, float* dx);
+
+// loss_out is a device pointer to one float (mean loss).
+void cross_entropy_fwd(int64_t N, int64_t C, const float* logits, const int64_t* labels, double smoothing,
+                       float* probs, float* loss_out);
+void cross_entropy_bwd(int64_t N, int64_t C, const float* probs, const int64_t* labels, double smoothing,
+                       const float* gout, float* dlogits);
+
+// Element-wise families used by the op layer (n elements).
+enum class Unary { Relu, Exp, Log, Neg };
+void unary(Unary op, int64_t n, const float* x, float* y);
+void relu_bwd(int64_t n, const float* y, const float* dy, float* dx);  // dx = dy * (y > 0)
+enum class Binary { Add, Sub, Mul };
+void binary(Binary op, int64_t n, const float* a, const float* b, float* y);
+void axpy(int64_t n, float alpha, const float* x, float* y);  // y += alpha*x
+void scale_shift(int64_t n, const float* x, float scale, float shift, float* y);  // y = x*scale+shift
+void clamp_max(int64_t n, const float* x, float hi, float* y);
+
+// ISH: per row of x [N,D], keep the top-k of |x|, scale by exp(s1/s2) (or the strategy's factor),
+// scatter into zeros. Same semantics as train/ish.h's CPU twin.
+void ish_shape(int64_t N, int64_t D, int64_t k, int strategy, const float* x, float* out);
+
+// SGD over many tensors in one launch: see train/sgd.h for the exact update.
+struct SgdTensor { float* param; const float* grad; float* momentum; int64_t n; float weight_decay; };
+void sgd_multi(const SgdTensor* tensors, int count, float lr, float momentum, float dampening, bool nesterov,
+               bool first_step);
+
+// uint8 NHWC image batch -> normalised float NHWC: (x/255 - mean[c]) / std[c].
+void normalize_u8(int64_t n_pixels, const uint8_t* in, const float mean[3], const float std[3], float* out);
+
+}  // namespace ish::cuda
