@@ -88,4 +88,5 @@ demo: deps
 clean:
 	rm -rf $(BUILD)
 
+-include fuzz/fuzz.mk
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d)

@@ -1,7 +1,13 @@
-// Placeholder until this subcommand lands: refuses with a clear message.
+// `ishscale bench [--pipeline] ...`: dispatches to the CPU pipeline bench or the GPU bench.
+#include <cstring>
+
+#include "cli/bench.h"
 #include "cli/commands.h"
-#include "engine/error.h"
 
 namespace ish::cli {
-int cmd_bench(int, char**) { fail("'bench' is not implemented yet"); }
+int cmd_bench(int argc, char** argv) {
+  for (int i = 0; i < argc; i++)
+    if (!std::strcmp(argv[i], "--pipeline")) return bench_pipeline(argc, argv);
+  return bench_gpu(argc, argv);
+}
 }  // namespace ish::cli
