@@ -44,7 +44,7 @@ Tensor global_avg_pool(const Tensor& x);                      // [N,H,W,C] -> [N
 // If wgrad_input is given, grad_W is computed from it instead of x (ISH); grad_x and grad_b
 // are unchanged.
 Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& wgrad_input = Tensor());
-// Mean softmax cross-entropy; labels I64 [N] in [0,C). label_smoothing as torch.
+// Mean softmax cross-entropy -> scalar (shape []); labels I64 [N] in [0,C). label_smoothing as torch.
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_smoothing = 0.0);
 
 // ---- element-wise (same shape unless noted) ----
@@ -59,8 +59,8 @@ Tensor mul_rows(const Tensor& x, const Tensor& s);  // x [N,D] * s [N] per row (
 Tensor reshape(const Tensor& x, const Shape& shape);
 
 // ---- reductions ----
-Tensor sum(const Tensor& x);            // all elements -> [1]
-Tensor mean(const Tensor& x);           // all elements -> [1]
+Tensor sum(const Tensor& x);            // all elements -> scalar (shape [])
+Tensor mean(const Tensor& x);           // all elements -> scalar (shape [])
 Tensor sum_last(const Tensor& x);       // [N,D] -> [N]
 Tensor max_last(const Tensor& x);       // [N,D] -> [N] values; grad to the first max
 Tensor argmax_last(const Tensor& x);    // [N,D] -> I64 [N], first max; no grad

@@ -1,0 +1,118 @@
+// Op layer for GEMM-shaped ops: linear (with ISH's wgrad_input), matmul and cross-entropy.
+#include "engine/cpu/cpu_ops.h"
+#include "engine/ops_util.h"
+
+namespace ish::ops {
+using namespace detail;
+
+namespace {
+// C = alpha*op(A)op(B) + beta*C on whichever device the tensors live (row-major, dense).
+void gemm_t(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const Tensor& A, const Tensor& B, double beta,
+            Tensor& C) {
+  const int64_t lda = tA ? M : K, ldb = tB ? K : N;
+  if (C.is_cuda()) {
+#ifdef ISHSCALE_CUDA
+    cuda::gemm(tA, tB, M, N, K, 1.f, A.data<float>(), lda, B.data<float>(), ldb, (float)beta, C.data<float>(), N);
+#else
+    no_cuda("gemm");
+#endif
+  } else {
+    ISH_CPU_FLOAT_DISPATCH(C.dtype(), cpu::gemm<T>(tA, tB, M, N, K, T(1), A.data<T>(), lda, B.data<T>(), ldb,
+                                                    (T)beta, C.data<T>(), N));
+  }
+}
+Tensor ones(int64_t n, const Tensor& like) { return Tensor::full({n, 1}, 1.0, like.dtype(), like.device()); }
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& wgrad_input) {
+  check_float(x, "linear", "input");
+  check_like(x, W, "linear", "weight");
+  ISH_CHECK(x.dim() == 2 && W.dim() == 2 && W.size(1) == x.size(1), "linear: input ", shape_str(x.shape()),
+            " does not match weight ", W.name(), " ", shape_str(W.shape()));
+  const int64_t N = x.size(0), In = x.size(1), Out = W.size(0);
+  if (b.defined()) {
+    check_like(x, b, "linear", "bias");
+    check_shape(b, {Out}, "linear bias");
+  }
+  if (wgrad_input.defined()) {
+    check_like(x, wgrad_input, "linear", "wgrad_input");
+    check_shape(wgrad_input, x.shape(), "linear wgrad_input");
+  }
+  Tensor y = Tensor::empty({N, Out}, x.dtype(), x.device());
+  gemm_t(false, true, N, Out, In, x, W, 0.0, y);
+  if (b.defined()) gemm_t(false, false, N, Out, 1, ones(N, x), b, 1.0, y);  // y += 1 * b^T
+  if (!autograd::needs_grad({&x, &W, &b})) return y;
+  Tensor xw = (wgrad_input.defined() ? wgrad_input : x).detach(), Wd = W.detach();
+  const bool need_x = x.requires_grad(), need_w = W.requires_grad(), has_b = b.defined();
+  return autograd::record(y, "linear", {x, W, b}, [=](const Tensor& g) -> std::vector<Tensor> {
+    Tensor dx, dW, db;
+    if (need_x) { dx = Tensor::empty({N, In}, g.dtype(), g.device()); gemm_t(false, false, N, In, Out, g, Wd, 0.0, dx); }
+    if (need_w) { dW = Tensor::empty({Out, In}, g.dtype(), g.device()); gemm_t(true, false, Out, In, N, g, xw, 0.0, dW); }
+    if (has_b) { db = Tensor::empty({Out}, g.dtype(), g.device()); gemm_t(true, false, Out, 1, N, g, ones(N, g), 0.0, db); }
+    return {dx, dW, db};
+  });
+}
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  check_float(a, "matmul", "a");
+  check_like(a, b, "matmul", "b");
+  ISH_CHECK(a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(0), "matmul: shapes ", shape_str(a.shape()), " and ",
+            shape_str(b.shape()), " do not chain");
+  const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
+  Tensor y = Tensor::empty({M, N}, a.dtype(), a.device());
+  gemm_t(false, false, M, N, K, a, b, 0.0, y);
+  Tensor ad = a.detach(), bd = b.detach();
+  const bool need_a = a.requires_grad(), need_b = b.requires_grad();
+  return autograd::record(y, "matmul", {a, b}, [=](const Tensor& g) -> std::vector<Tensor> {
+    Tensor da, db;
+    if (need_a) { da = Tensor::empty({M, K}, g.dtype(), g.device()); gemm_t(false, true, M, K, N, g, bd, 0.0, da); }
+    if (need_b) { db = Tensor::empty({K, N}, g.dtype(), g.device()); gemm_t(true, false, K, N, M, ad, g, 0.0, db); }
+    return {da, db};
+  });
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double smoothing) {
+  check_float(logits, "cross_entropy", "logits");
+  ISH_CHECK(logits.dim() == 2, "cross_entropy: logits must be [N,C], got ", shape_str(logits.shape()));
+  ISH_CHECK(labels.defined() && labels.dtype() == DType::I64, "cross_entropy: labels must be I64");
+  check_shape(labels, {logits.size(0)}, "cross_entropy labels");
+  check_same_device(logits, labels, "cross_entropy");
+  ISH_CHECK(smoothing >= 0 && smoothing <= 1, "cross_entropy: label_smoothing ", smoothing, " not in [0,1]");
+  const int64_t N = logits.size(0), C = logits.size(1);
+  ISH_CHECK(N > 0, "cross_entropy: empty batch");
+  {  // labels are user data: validate the range (one host copy of N ints)
+    Tensor h = labels.to(Device::CPU);
+    for (int64_t i = 0; i < N; i++)
+      ISH_CHECK(h.data<int64_t>()[i] >= 0 && h.data<int64_t>()[i] < C, "cross_entropy: label ",
+                h.data<int64_t>()[i], " at row ", i, " out of range [0,", C, ")");
+  }
+  Tensor probs = Tensor::empty({N, C}, logits.dtype(), logits.device());
+  Tensor loss = Tensor::empty({}, logits.dtype(), logits.device());
+  if (logits.is_cuda()) {
+#ifdef ISHSCALE_CUDA
+    cuda::cross_entropy_fwd(N, C, logits.data<float>(), labels.data<int64_t>(), smoothing, probs.data<float>(),
+                            loss.data<float>());
+#else
+    no_cuda("cross_entropy");
+#endif
+  } else {
+    ISH_CPU_FLOAT_DISPATCH(logits.dtype(), loss.data<T>()[0] = cpu::cross_entropy_fwd<T>(
+                                               N, C, logits.data<T>(), labels.data<int64_t>(), smoothing, probs.data<T>()));
+  }
+  Tensor lab = labels;
+  return autograd::record(loss, "cross_entropy", {logits}, [=](const Tensor& g) -> std::vector<Tensor> {
+    Tensor d = Tensor::empty({N, C}, probs.dtype(), probs.device());
+    if (d.is_cuda()) {
+#ifdef ISHSCALE_CUDA
+      cuda::cross_entropy_bwd(N, C, probs.data<float>(), lab.data<int64_t>(), smoothing, g.data<float>(),
+                              d.data<float>());
+#endif
+    } else {
+      ISH_CPU_FLOAT_DISPATCH(d.dtype(), cpu::cross_entropy_bwd<T>(N, C, probs.data<T>(), lab.data<int64_t>(),
+                                                                  smoothing, g.data<T>()[0], d.data<T>()));
+    }
+    return {d};
+  });
+}
+
+}  // namespace ish::ops

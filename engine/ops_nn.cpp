@@ -1,0 +1,219 @@
+// Op layer for the convolutional network ops: conv2d, batch_norm (+residual, +ReLU),
+// max_pool2d and global_avg_pool. Validation, dispatch and backward rules.
+#include <cmath>
+
+#include "engine/cpu/cpu_ops.h"
+#include "engine/ops_util.h"
+
+namespace ish::ops {
+using namespace detail;
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p) {
+  check_float(x, "conv2d", "input");
+  check_like(x, w, "conv2d", "weight");
+  ISH_CHECK(x.dim() == 4 && w.dim() == 4, "conv2d: need x [N,H,W,C] and w [K,R,S,C], got ", shape_str(x.shape()),
+            " and ", shape_str(w.shape()));
+  ISH_CHECK(w.size(3) == x.size(3), "conv2d: weight ", w.name(), " ", shape_str(w.shape()), " expects ", w.size(3),
+            " input channels, input has ", x.size(3));
+  ISH_CHECK(p.stride_h > 0 && p.stride_w > 0 && p.dil_h > 0 && p.dil_w > 0 && p.pad_h >= 0 && p.pad_w >= 0,
+            "conv2d: bad stride/padding/dilation");
+  ConvDims d{x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), w.size(1), w.size(2), 0, 0,
+             p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dil_h, p.dil_w};
+  d.P = (d.H + 2 * d.ph - d.dh * (d.R - 1) - 1) / d.sh + 1;
+  d.Q = (d.W + 2 * d.pw - d.dw * (d.S - 1) - 1) / d.sw + 1;
+  ISH_CHECK(d.H + 2 * d.ph >= d.dh * (d.R - 1) + 1 && d.W + 2 * d.pw >= d.dw * (d.S - 1) + 1, "conv2d: input ",
+            shape_str(x.shape()), " is smaller than the kernel ", shape_str(w.shape()));
+  if (b.defined()) {
+    check_like(x, b, "conv2d", "bias");
+    check_shape(b, {d.K}, "conv2d bias");
+  }
+  Tensor y = Tensor::empty({d.N, d.P, d.Q, d.K}, x.dtype(), x.device());
+  if (x.is_cuda()) {
+#ifdef ISHSCALE_CUDA
+    cuda::conv2d_fwd(d, x.data<float>(), w.data<float>(), cptr<float>(b), y.data<float>());
+#else
+    no_cuda("conv2d");
+#endif
+  } else {
+    ISH_CPU_FLOAT_DISPATCH(x.dtype(), cpu::conv2d_fwd<T>(d, x.data<T>(), w.data<T>(), cptr<T>(b), y.data<T>()));
+  }
+  if (!autograd::needs_grad({&x, &w, &b})) return y;
+  const bool need_x = x.requires_grad();
+  Tensor xd = x.detach(), wd = w.detach();
+  const bool has_b = b.defined();
+  return autograd::record(y, "conv2d", {x, w, b}, [=](const Tensor& g) -> std::vector<Tensor> {
+    Tensor dx, dw = Tensor::empty(wd.shape(), wd.dtype(), wd.device()), db;
+    if (need_x) dx = Tensor::empty(xd.shape(), xd.dtype(), xd.device());
+    if (has_b) db = Tensor::empty({d.K}, wd.dtype(), wd.device());
+    Tensor gx = g;
+    if (xd.is_cuda()) {
+#ifdef ISHSCALE_CUDA
+      if (need_x) cuda::conv2d_bwd_data(d, g.data<float>(), wd.data<float>(), dx.data<float>());
+      cuda::conv2d_bwd_filter(d, xd.data<float>(), g.data<float>(), dw.data<float>(), mptr<float>(db));
+#endif
+    } else {
+      ISH_CPU_FLOAT_DISPATCH(xd.dtype(), {
+        if (need_x) cpu::conv2d_bwd_data<T>(d, g.data<T>(), wd.data<T>(), dx.data<T>());
+        cpu::conv2d_bwd_filter<T>(d, xd.data<T>(), g.data<T>(), dw.data<T>(), mptr<T>(db));
+      });
+    }
+    return {dx, dw, db};
+  });
+}
+
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean, Tensor running_var,
+                  const BNParams& p, const Tensor& residual) {
+  check_float(x, "batch_norm", "input");
+  ISH_CHECK(x.dim() >= 2, "batch_norm: input needs a channel (last) dim, got ", shape_str(x.shape()));
+  const int64_t C = x.size(-1), M = x.numel() / C;
+  for (const Tensor* t : {&gamma, &beta}) {
+    check_like(x, *t, "batch_norm", "affine parameter");
+    check_shape(*t, {C}, "batch_norm affine parameter");
+  }
+  const bool have_running = running_mean.defined() && running_var.defined();
+  if (have_running)
+    for (Tensor* t : {&running_mean, &running_var}) {
+      check_like(x, *t, "batch_norm", "running statistic");
+      check_shape(*t, {C}, "batch_norm running statistic");
+    }
+  ISH_CHECK(p.training || have_running, "batch_norm: eval mode needs running statistics");
+  ISH_CHECK(!p.training || M > 1, "batch_norm: training needs more than one value per channel, got input ",
+            shape_str(x.shape()));
+  if (residual.defined()) {
+    check_like(x, residual, "batch_norm", "residual");
+    check_shape(residual, x.shape(), "batch_norm residual");
+  }
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor mean = Tensor::empty({C}, x.dtype(), x.device()), invstd = Tensor::empty({C}, x.dtype(), x.device());
+  if (p.training) {
+    if (x.is_cuda()) {
+#ifdef ISHSCALE_CUDA
+      cuda::bn_train_fwd(M, C, x.data<float>(), gamma.data<float>(), beta.data<float>(), cptr<float>(residual), p.relu,
+                         p.eps, p.momentum, y.data<float>(), mean.data<float>(), invstd.data<float>(),
+                         mptr<float>(running_mean), mptr<float>(running_var));
+#else
+      no_cuda("batch_norm");
+#endif
+    } else {
+      ISH_CPU_FLOAT_DISPATCH(x.dtype(), cpu::bn_train_fwd<T>(M, C, x.data<T>(), gamma.data<T>(), beta.data<T>(),
+                                                              cptr<T>(residual), p.relu, p.eps, p.momentum,
+                                                              y.data<T>(), mean.data<T>(), invstd.data<T>(),
+                                                              mptr<T>(running_mean), mptr<T>(running_var)));
+    }
+  } else {
+    if (x.is_cuda()) {
+#ifdef ISHSCALE_CUDA
+      cuda::bn_eval_fwd(M, C, x.data<float>(), gamma.data<float>(), beta.data<float>(), cptr<float>(residual), p.relu,
+                        p.eps, running_mean.data<float>(), running_var.data<float>(), y.data<float>());
+#else
+      no_cuda("batch_norm");
+#endif
+    } else {
+      ISH_CPU_FLOAT_DISPATCH(x.dtype(), cpu::bn_eval_fwd<T>(M, C, x.data<T>(), gamma.data<T>(), beta.data<T>(),
+                                                             cptr<T>(residual), p.relu, p.eps, running_mean.data<T>(),
+                                                             running_var.data<T>(), y.data<T>()));
+    }
+  }
+  if (!autograd::needs_grad({&x, &gamma, &beta, &residual})) return y;
+  if (!p.training) {  // backward uses the running statistics as they were at forward time
+    auto rm = running_mean.to_f64_vector(), rv = running_var.to_f64_vector();
+    std::vector<double> is(rv.size());
+    for (size_t c = 0; c < rv.size(); c++) is[c] = 1.0 / std::sqrt(rv[c] + p.eps);
+    mean = Tensor::from_f64(rm, {C}).to(x.dtype()).to(x.device());
+    invstd = Tensor::from_f64(is, {C}).to(x.dtype()).to(x.device());
+  }
+  Tensor xd = x.detach(), gd = gamma.detach(), yd = p.relu ? y.detach() : Tensor();
+  const bool training = p.training, has_res = residual.defined(), need_x = x.requires_grad();
+  return autograd::record(y, "batch_norm", {x, gamma, beta, residual}, [=](const Tensor& g) -> std::vector<Tensor> {
+    Tensor dx, dres;
+    Tensor dgamma = Tensor::empty({C}, xd.dtype(), xd.device()), dbeta = Tensor::empty({C}, xd.dtype(), xd.device());
+    if (need_x) dx = Tensor::empty(xd.shape(), xd.dtype(), xd.device());
+    if (has_res) dres = Tensor::empty(xd.shape(), xd.dtype(), xd.device());
+    if (xd.is_cuda()) {
+#ifdef ISHSCALE_CUDA
+      cuda::bn_bwd(M, C, training, g.data<float>(), cptr<float>(yd), xd.data<float>(), gd.data<float>(),
+                   mean.data<float>(), invstd.data<float>(), mptr<float>(dx), dgamma.data<float>(),
+                   dbeta.data<float>(), mptr<float>(dres));
+#endif
+    } else {
+      ISH_CPU_FLOAT_DISPATCH(xd.dtype(), cpu::bn_bwd<T>(M, C, training, g.data<T>(), cptr<T>(yd), xd.data<T>(),
+                                                         gd.data<T>(), mean.data<T>(), invstd.data<T>(), mptr<T>(dx),
+                                                         dgamma.data<T>(), dbeta.data<T>(), mptr<T>(dres)));
+    }
+    return {dx, dgamma, dbeta, dres};
+  });
+}
+
+Tensor max_pool2d(const Tensor& x, const Pool2dParams& p) {
+  check_float(x, "max_pool2d", "input");
+  ISH_CHECK(x.dim() == 4, "max_pool2d: need x [N,H,W,C], got ", shape_str(x.shape()));
+  ISH_CHECK(p.kh > 0 && p.kw > 0 && p.sh > 0 && p.sw > 0 && p.dh > 0 && p.dw > 0, "max_pool2d: bad window");
+  ISH_CHECK(p.ph >= 0 && p.pw >= 0 && p.ph <= ((p.kh - 1) * p.dh + 1) / 2 && p.pw <= ((p.kw - 1) * p.dw + 1) / 2,
+            "max_pool2d: padding must be at most half the effective kernel (as torch)");
+  PoolDims d{x.size(0), x.size(1), x.size(2), x.size(3), 0, 0, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw};
+  auto out_size = [&](int64_t in, int k, int s, int pad, int dil) {
+    int64_t span = in + 2 * pad - dil * (k - 1) - 1;
+    ISH_CHECK(span >= 0, "max_pool2d: input ", shape_str(x.shape()), " smaller than the window");
+    int64_t o = (p.ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    if (p.ceil_mode && (o - 1) * s >= in + pad) o--;  // last window must start inside the input (torch rule)
+    return o;
+  };
+  d.P = out_size(d.H, p.kh, p.sh, p.ph, p.dh);
+  d.Q = out_size(d.W, p.kw, p.sw, p.pw, p.dw);
+  Tensor y = Tensor::empty({d.N, d.P, d.Q, d.C}, x.dtype(), x.device());
+  Tensor idx = Tensor::empty({d.N, d.P, d.Q, d.C}, DType::I64, x.device());
+  if (x.is_cuda()) {
+#ifdef ISHSCALE_CUDA
+    cuda::maxpool_fwd(d, x.data<float>(), y.data<float>(), idx.data<int64_t>());
+#else
+    no_cuda("max_pool2d");
+#endif
+  } else {
+    ISH_CPU_FLOAT_DISPATCH(x.dtype(), cpu::maxpool_fwd<T>(d, x.data<T>(), y.data<T>(), idx.data<int64_t>()));
+  }
+  Tensor xd = x.detach();
+  return autograd::record(y, "max_pool2d", {x}, [=](const Tensor& g) -> std::vector<Tensor> {
+    Tensor dx = Tensor::empty(xd.shape(), xd.dtype(), xd.device());
+    if (xd.is_cuda()) {
+#ifdef ISHSCALE_CUDA
+      cuda::maxpool_bwd(d, g.data<float>(), idx.data<int64_t>(), dx.data<float>());
+#endif
+    } else {
+      ISH_CPU_FLOAT_DISPATCH(xd.dtype(), cpu::maxpool_bwd<T>(d, g.data<T>(), idx.data<int64_t>(), dx.data<T>()));
+    }
+    return {dx};
+  });
+}
+
+Tensor global_avg_pool(const Tensor& x) {
+  check_float(x, "global_avg_pool", "input");
+  ISH_CHECK(x.dim() == 4, "global_avg_pool: need x [N,H,W,C], got ", shape_str(x.shape()));
+  const int64_t N = x.size(0), HW = x.size(1) * x.size(2), C = x.size(3);
+  ISH_CHECK(HW > 0, "global_avg_pool: empty spatial extent in ", shape_str(x.shape()));
+  Tensor y = Tensor::empty({N, C}, x.dtype(), x.device());
+  if (x.is_cuda()) {
+#ifdef ISHSCALE_CUDA
+    cuda::gap_fwd(N, HW, C, x.data<float>(), y.data<float>());
+#else
+    no_cuda("global_avg_pool");
+#endif
+  } else {
+    ISH_CPU_FLOAT_DISPATCH(x.dtype(), cpu::gap_fwd<T>(N, HW, C, x.data<T>(), y.data<T>()));
+  }
+  const Shape xs = x.shape();
+  const DType dt = x.dtype();
+  const Device dev = x.device();
+  return autograd::record(y, "global_avg_pool", {x}, [=](const Tensor& g) -> std::vector<Tensor> {
+    Tensor dx = Tensor::empty(xs, dt, dev);
+    if (dev == Device::CUDA) {
+#ifdef ISHSCALE_CUDA
+      cuda::gap_bwd(N, HW, C, g.data<float>(), dx.data<float>());
+#endif
+    } else {
+      ISH_CPU_FLOAT_DISPATCH(dt, cpu::gap_bwd<T>(N, HW, C, g.data<T>(), dx.data<T>()));
+    }
+    return {dx};
+  });
+}
+
+}  // namespace ish::ops
