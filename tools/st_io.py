@@ -14,7 +14,9 @@ def _to_numpy(t):
         if str(t.dtype) == "torch.bfloat16":
             return t.view(dtype=__import__("torch").int16).numpy().view(np.uint16), "BF16"
         t = t.contiguous().numpy()
-    a = np.ascontiguousarray(np.asarray(t))
+    a = np.asarray(t)
+    if not a.flags.c_contiguous:  # np.ascontiguousarray would turn 0-d into 1-d
+        a = a.copy(order="C")
     return a, _DT[a.dtype]
 
 
