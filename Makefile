@@ -70,7 +70,7 @@ $(BUILD)/ishscale_tests: $(TEST_OBJS) $(LIB)
 	$(CXX) -o $@ $(TEST_OBJS) $(LIB) $(LDLIBS)
 
 # Golden tensors from PyTorch; regenerated when the script changes.
-$(FIXTURES_STAMP): tools/make_fixtures.py $(wildcard tools/fixtures_*.py)
+$(FIXTURES_STAMP): tools/make_fixtures.py tools/st_io.py $(wildcard tools/fixtures_*.py)
 	@mkdir -p $(BUILD)/fixtures
 	$(PY) tools/make_fixtures.py --out $(BUILD)/fixtures
 	@touch $@
@@ -79,7 +79,7 @@ fixtures: $(FIXTURES_STAMP)
 test: deps
 	$(MAKE) all
 	$(MAKE) fixtures
-	ISHSCALE_FIXTURES=$(BUILD)/fixtures $(BUILD)/ishscale_tests
+	ISHSCALE_FIXTURES=$(BUILD)/fixtures ISHSCALE_BIN=$(BUILD)/ishscale $(BUILD)/ishscale_tests
 
 demo: deps
 	$(MAKE) $(BUILD)/ishscale
