@@ -3,6 +3,7 @@
 SHELL := /bin/bash
 BUILD ?= build
 SM ?= 90
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CXX ?= g++
 NVCC_PATH := $(shell command -v nvcc 2>/dev/null || (test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc))
 CUDA_HOME ?= $(if $(NVCC_PATH),$(patsubst %/bin/nvcc,%,$(NVCC_PATH)),/usr/local/cuda)
@@ -77,12 +78,12 @@ $(FIXTURES_STAMP): tools/make_fixtures.py tools/st_io.py $(wildcard tools/fixtur
 fixtures: $(FIXTURES_STAMP)
 
 test: deps
-	$(MAKE) all
+	$(MAKE) -j$(JOBS) all
 	$(MAKE) fixtures
 	ISHSCALE_FIXTURES=$(BUILD)/fixtures ISHSCALE_BIN=$(BUILD)/ishscale $(BUILD)/ishscale_tests
 
 demo: deps
-	$(MAKE) $(BUILD)/ishscale
+	$(MAKE) -j$(JOBS) $(BUILD)/ishscale
 	$(BUILD)/ishscale demo --out $(BUILD)/demo
 
 clean:
