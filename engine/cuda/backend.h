@@ -14,6 +14,19 @@ struct Options {
 };
 Options& options();
 
+// Caching device allocator (engine/cuda/allocator.cpp): size-class free lists, reuse ordered on
+// the one stream, so a warm training step never calls cudaMalloc. Counters since start.
+struct AllocStats {
+  int64_t cuda_mallocs = 0;      // real cudaMalloc calls
+  int64_t allocs = 0;            // requests served
+  int64_t bytes_in_use = 0;      // held by live tensors (rounded sizes)
+  int64_t peak_bytes_in_use = 0;
+  int64_t bytes_reserved = 0;    // in use + cached
+};
+AllocStats alloc_stats();
+void reset_peak_bytes();
+void empty_cache();  // cudaFree every cached block (after synchronising)
+
 void gemm(bool tA, bool tB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 

@@ -1,0 +1,286 @@
+// BatchNorm over x [M,C] (NHWC flattened), fused with the optional residual add and ReLU.
+// Train forward: a partial-sum pass (per channel tile x row chunk, double accumulators, fixed
+// order), a per-channel finalize (batch mean/invstd, running stats with the unbiased variance,
+// the folded per-channel mean/scale/shift) and one element-wise apply pass. Eval: the finalize
+// is replaced by folding the running statistics. Backward: one reduction pass for dgamma/dbeta
+// (with the ReLU mask applied to dy on the fly), one element-wise pass for dx and dresidual.
+// No atomics anywhere: results are bitwise reproducible on a given GPU.
+#include <algorithm>
+
+#include "kernels/common.cuh"
+
+namespace ish::cuda {
+namespace {
+
+constexpr int kTX = 32, kTY = 16;  // reduction block: 32 channels x 16 rows
+
+struct RowSplit {
+  int G;             // row chunks (grid.y)
+  int64_t rows_per;  // rows per chunk
+};
+RowSplit split_rows(int64_t M, int64_t C) {
+  const int64_t ctiles = ceil_div(C, kTX);
+  const int64_t want = std::max<int64_t>(1, (int64_t)sm_count() * 8 / ctiles);
+  const int64_t rows_per = std::max<int64_t>(kTY * 4, ceil_div(M, want));
+  return {(int)ceil_div(M, rows_per), rows_per};
+}
+
+// part[(g*C + c)*2 + {0,1}] = sum x, sum x^2 over the chunk's rows.
+__global__ void bn_stats_partial(const float* __restrict__ x, int64_t M, int64_t C, int64_t rows_per,
+                                 double* __restrict__ part) {
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t c = (int64_t)blockIdx.x * kTX + tx;
+  const int64_t r0 = (int64_t)blockIdx.y * rows_per, r1 = min(M, r0 + rows_per);
+  double s = 0, ss = 0;
+  if (c < C)
+    for (int64_t r = r0 + ty; r < r1; r += kTY) {
+      const double v = x[r * C + c];
+      s += v;
+      ss += v * v;
+    }
+  __shared__ double sh[2][kTY][kTX + 1];
+  sh[0][ty][tx] = s;
+  sh[1][ty][tx] = ss;
+  __syncthreads();
+  if (ty == 0 && c < C) {
+    for (int j = 1; j < kTY; j++) {
+      s += sh[0][j][tx];
+      ss += sh[1][j][tx];
+    }
+    part[((int64_t)blockIdx.y * C + c) * 2] = s;
+    part[((int64_t)blockIdx.y * C + c) * 2 + 1] = ss;
+  }
+}
+
+// ch = [mean | scale | shift] per channel, so that y = (x - mean) * scale + shift.
+__global__ void bn_finalize_train(const double* __restrict__ part, int G, int64_t M, int64_t C,
+                                  const float* __restrict__ gamma, const float* __restrict__ beta, double eps,
+                                  double mom, float* save_mean, float* save_invstd, float* rmean, float* rvar,
+                                  float* ch) {
+  const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  double s = 0, ss = 0;
+  for (int g = 0; g < G; g++) {
+    s += part[((int64_t)g * C + c) * 2];
+    ss += part[((int64_t)g * C + c) * 2 + 1];
+  }
+  const double mean = s / (double)M;
+  const double var = fmax(ss / (double)M - mean * mean, 0.0);  // biased: used to normalise
+  const double invstd = 1.0 / sqrt(var + eps);
+  save_mean[c] = (float)mean;
+  save_invstd[c] = (float)invstd;
+  if (rmean) rmean[c] = (float)((1.0 - mom) * (double)rmean[c] + mom * mean);
+  if (rvar) rvar[c] = (float)((1.0 - mom) * (double)rvar[c] + mom * var * (double)M / (double)(M - 1));
+  ch[c] = (float)mean;
+  ch[C + c] = (float)(invstd * (gamma ? (double)gamma[c] : 1.0));
+  ch[2 * C + c] = beta ? beta[c] : 0.f;
+}
+
+__global__ void bn_fold_eval(int64_t C, const float* __restrict__ gamma, const float* __restrict__ beta,
+                             const float* __restrict__ rmean, const float* __restrict__ rvar, double eps, float* ch) {
+  const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  ch[c] = rmean[c];
+  ch[C + c] = (float)((gamma ? (double)gamma[c] : 1.0) / sqrt((double)rvar[c] + eps));
+  ch[2 * C + c] = beta ? beta[c] : 0.f;
+}
+
+template <bool RELU, bool RES>
+__device__ __forceinline__ float bn_out(float x, float m, float s, float b, float r) {
+  float v = (x - m) * s + b;
+  if (RES) v += r;
+  if (RELU) v = v > 0.f ? v : 0.f;
+  return v;
+}
+
+template <bool RELU, bool RES>
+__global__ void bn_apply(int64_t n, int64_t C, const float* __restrict__ x, const float* __restrict__ ch,
+                         const float* __restrict__ res, float* __restrict__ y) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t c = i % C;
+    y[i] = bn_out<RELU, RES>(x[i], ch[c], ch[C + c], ch[2 * C + c], RES ? res[i] : 0.f);
+  }
+}
+// 16-byte variant: C % 4 == 0 and every pointer 16-byte aligned; n4 = n / 4.
+template <bool RELU, bool RES>
+__global__ void bn_apply4(int64_t n4, int64_t C, const float4* __restrict__ x, const float* __restrict__ ch,
+                          const float4* __restrict__ res, float4* __restrict__ y) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n4; i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t c = (i * 4) % C;
+    const float4 v = x[i];
+    const float4 r = RES ? res[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+    float4 o;
+    o.x = bn_out<RELU, RES>(v.x, ch[c], ch[C + c], ch[2 * C + c], r.x);
+    o.y = bn_out<RELU, RES>(v.y, ch[c + 1], ch[C + c + 1], ch[2 * C + c + 1], r.y);
+    o.z = bn_out<RELU, RES>(v.z, ch[c + 2], ch[C + c + 2], ch[2 * C + c + 2], r.z);
+    o.w = bn_out<RELU, RES>(v.w, ch[c + 3], ch[C + c + 3], ch[2 * C + c + 3], r.w);
+    y[i] = o;
+  }
+}
+
+template <bool RELU, bool RES>
+void launch_apply(int64_t M, int64_t C, const float* x, const float* ch, const float* res, float* y) {
+  const int64_t n = M * C;
+  const int block = 256;
+  if (C % 4 == 0 && aligned16(x) && aligned16(res) && aligned16(y)) {
+    bn_apply4<RELU, RES><<<grid_for(n / 4, block), block, 0, stream()>>>(
+        n / 4, C, (const float4*)x, ch, (const float4*)res, (float4*)y);
+    CHECK_LAUNCH("bn_apply4");
+  } else {
+    bn_apply<RELU, RES><<<grid_for(n, block), block, 0, stream()>>>(n, C, x, ch, res, y);
+    CHECK_LAUNCH("bn_apply");
+  }
+}
+
+void apply(int64_t M, int64_t C, const float* x, const float* ch, const float* res, bool relu, float* y) {
+  if (relu && res) launch_apply<true, true>(M, C, x, ch, res, y);
+  else if (relu) launch_apply<true, false>(M, C, x, ch, res, y);
+  else if (res) launch_apply<false, true>(M, C, x, ch, res, y);
+  else launch_apply<false, false>(M, C, x, ch, res, y);
+}
+
+// Backward partial sums: dbeta = sum dz, dgamma = sum dz * xhat, dz = dy masked by y > 0.
+__global__ void bn_bwd_partial(const float* __restrict__ dy, const float* __restrict__ y,
+                               const float* __restrict__ x, const float* __restrict__ mean,
+                               const float* __restrict__ invstd, int64_t M, int64_t C, int64_t rows_per,
+                               double* __restrict__ part) {
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t c = (int64_t)blockIdx.x * kTX + tx;
+  const int64_t r0 = (int64_t)blockIdx.y * rows_per, r1 = min(M, r0 + rows_per);
+  double s = 0, ss = 0;
+  if (c < C) {
+    const float m = mean[c], is = invstd[c];
+    for (int64_t r = r0 + ty; r < r1; r += kTY) {
+      const int64_t i = r * C + c;
+      float g = dy[i];
+      if (y && !(y[i] > 0.f)) g = 0.f;
+      s += g;
+      ss += (double)g * (double)((x[i] - m) * is);
+    }
+  }
+  __shared__ double sh[2][kTY][kTX + 1];
+  sh[0][ty][tx] = s;
+  sh[1][ty][tx] = ss;
+  __syncthreads();
+  if (ty == 0 && c < C) {
+    for (int j = 1; j < kTY; j++) {
+      s += sh[0][j][tx];
+      ss += sh[1][j][tx];
+    }
+    part[((int64_t)blockIdx.y * C + c) * 2] = s;
+    part[((int64_t)blockIdx.y * C + c) * 2 + 1] = ss;
+  }
+}
+
+// ch = [gamma*invstd | dbeta/M | dgamma/M] (the last two are zero in eval mode).
+__global__ void bn_bwd_finalize(const double* __restrict__ part, int G, int64_t M, int64_t C, bool training,
+                                const float* __restrict__ gamma, const float* __restrict__ invstd, float* dgamma,
+                                float* dbeta, float* ch) {
+  const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  double s = 0, ss = 0;
+  for (int g = 0; g < G; g++) {
+    s += part[((int64_t)g * C + c) * 2];
+    ss += part[((int64_t)g * C + c) * 2 + 1];
+  }
+  if (dbeta) dbeta[c] = (float)s;
+  if (dgamma) dgamma[c] = (float)ss;
+  ch[c] = (gamma ? gamma[c] : 1.f) * invstd[c];
+  ch[C + c] = training ? (float)(s / (double)M) : 0.f;
+  ch[2 * C + c] = training ? (float)(ss / (double)M) : 0.f;
+}
+
+template <bool MASK, bool TRAIN>
+__global__ void bn_bwd_dx(int64_t n, int64_t C, const float* __restrict__ dy, const float* __restrict__ y,
+                          const float* __restrict__ x, const float* __restrict__ mean,
+                          const float* __restrict__ invstd, const float* __restrict__ ch, float* dx, float* dres) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t c = i % C;
+    float g = dy[i];
+    if (MASK && !(y[i] > 0.f)) g = 0.f;
+    if (dres) dres[i] = g;
+    if (dx) {
+      if (TRAIN) {
+        const float xh = (x[i] - mean[c]) * invstd[c];
+        dx[i] = ch[c] * (g - ch[C + c] - xh * ch[2 * C + c]);
+      } else {
+        dx[i] = ch[c] * g;
+      }
+    }
+  }
+}
+
+void check_bn(int64_t M, int64_t C, const float* x, const float* y, const char* what) {
+  ISH_CHECK(M >= 0 && C > 0, what, ": bad sizes M=", M, " C=", C);
+  ISH_CHECK(x && y, what, ": null input or output");
+}
+
+}  // namespace
+
+void bn_train_fwd(int64_t M, int64_t C, const float* x, const float* gamma, const float* beta,
+                  const float* residual, bool relu, double eps, double momentum, float* y, float* save_mean,
+                  float* save_invstd, float* running_mean, float* running_var) {
+  check_bn(M, C, x, y, "batch_norm (train) on cuda");
+  ISH_CHECK(M > 1, "batch_norm (train) on cuda: need more than one value per channel, got M=", M);
+  ISH_CHECK(save_mean && save_invstd, "batch_norm (train) on cuda: null save_mean/save_invstd");
+  const RowSplit rs = split_rows(M, C);
+  Scratch part(sizeof(double) * 2 * (size_t)rs.G * C), ch(sizeof(float) * 3 * (size_t)C);
+  bn_stats_partial<<<dim3((unsigned)ceil_div(C, kTX), rs.G), dim3(kTX, kTY), 0, stream()>>>(x, M, C, rs.rows_per,
+                                                                                          part.as<double>());
+  CHECK_LAUNCH("bn_stats_partial");
+  bn_finalize_train<<<(unsigned)ceil_div(C, 128), 128, 0, stream()>>>(
+      part.as<double>(), rs.G, M, C, gamma, beta, eps, momentum, save_mean, save_invstd, running_mean, running_var,
+      ch.as<float>());
+  CHECK_LAUNCH("bn_finalize_train");
+  apply(M, C, x, ch.as<float>(), residual, relu, y);
+}
+
+void bn_eval_fwd(int64_t M, int64_t C, const float* x, const float* gamma, const float* beta, const float* residual,
+                 bool relu, double eps, const float* running_mean, const float* running_var, float* y) {
+  check_bn(M, C, x, y, "batch_norm (eval) on cuda");
+  ISH_CHECK(running_mean && running_var, "batch_norm (eval) on cuda: null running statistics");
+  if (M == 0) return;
+  Scratch ch(sizeof(float) * 3 * (size_t)C);
+  bn_fold_eval<<<(unsigned)ceil_div(C, 128), 128, 0, stream()>>>(C, gamma, beta, running_mean, running_var, eps,
+                                                                 ch.as<float>());
+  CHECK_LAUNCH("bn_fold_eval");
+  apply(M, C, x, ch.as<float>(), residual, relu, y);
+}
+
+void bn_bwd(int64_t M, int64_t C, bool training, const float* dy, const float* y, const float* x, const float* gamma,
+            const float* mean, const float* invstd, float* dx, float* dgamma, float* dbeta, float* dresidual) {
+  ISH_CHECK(M >= 0 && C > 0, "batch_norm backward on cuda: bad sizes M=", M, " C=", C);
+  ISH_CHECK(dy && x && mean && invstd, "batch_norm backward on cuda: null input");
+  if (M == 0) {
+    if (dgamma) CUDA_CHECK(cudaMemsetAsync(dgamma, 0, sizeof(float) * C, stream()));
+    if (dbeta) CUDA_CHECK(cudaMemsetAsync(dbeta, 0, sizeof(float) * C, stream()));
+    return;
+  }
+  const RowSplit rs = split_rows(M, C);
+  Scratch part(sizeof(double) * 2 * (size_t)rs.G * C), ch(sizeof(float) * 3 * (size_t)C);
+  bn_bwd_partial<<<dim3((unsigned)ceil_div(C, kTX), rs.G), dim3(kTX, kTY), 0, stream()>>>(
+      dy, y, x, mean, invstd, M, C, rs.rows_per, part.as<double>());
+  CHECK_LAUNCH("bn_bwd_partial");
+  bn_bwd_finalize<<<(unsigned)ceil_div(C, 128), 128, 0, stream()>>>(part.as<double>(), rs.G, M, C, training, gamma,
+                                                                    invstd, dgamma, dbeta, ch.as<float>());
+  CHECK_LAUNCH("bn_bwd_finalize");
+  if (!dx && !dresidual) return;
+  const int64_t n = M * C;
+  const int block = 256, grid = grid_for(n, block);
+  const float* c3 = ch.as<float>();
+  if (y && training) {
+    bn_bwd_dx<true, true><<<grid, block, 0, stream()>>>(n, C, dy, y, x, mean, invstd, c3, dx, dresidual);
+    CHECK_LAUNCH("bn_bwd_dx");
+  } else if (y) {
+    bn_bwd_dx<true, false><<<grid, block, 0, stream()>>>(n, C, dy, y, x, mean, invstd, c3, dx, dresidual);
+    CHECK_LAUNCH("bn_bwd_dx");
+  } else if (training) {
+    bn_bwd_dx<false, true><<<grid, block, 0, stream()>>>(n, C, dy, y, x, mean, invstd, c3, dx, dresidual);
+    CHECK_LAUNCH("bn_bwd_dx");
+  } else {
+    bn_bwd_dx<false, false><<<grid, block, 0, stream()>>>(n, C, dy, y, x, mean, invstd, c3, dx, dresidual);
+    CHECK_LAUNCH("bn_bwd_dx");
+  }
+}
+
+}  // namespace ish::cuda
