@@ -1,0 +1,4 @@
+// The test binary links only the library (engine/, models/, train/, eval/, weights/), not cli/. The
+// demo's sources live in cli/demo_*.cpp, so they are compiled into the tests here, exactly once.
+#include "cli/demo_data.cpp"
+#include "cli/demo_glyphs.cpp"
