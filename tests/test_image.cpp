@@ -1,0 +1,229 @@
+// Image pipeline against PIL 9.4 + torchvision 0.14 (tools/fixtures_image.py): decoding, eval
+// Resize+CenterCrop, resize-only with and without a box, crop+resize+flip — all bit-exact (0 differing
+// bytes) — and normalised floats. Corrupt files must throw an ish::Error naming the file.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "engine/image/image.h"
+#include "engine/image/resize.h"
+#include "engine/image/transform.h"
+#include "tests/util.h"
+#include "weights/safetensors.h"
+
+using namespace ish;
+using namespace ish::img;
+
+namespace {
+
+struct Goldens {
+  st::File file;
+  nlohmann::json cases;
+  std::string dir;
+};
+
+const Goldens& goldens() {
+  static Goldens* g = [] {
+    REQUIRE_MESSAGE(test::have_fixture("image.safetensors"), "missing fixture image.safetensors (make fixtures)");
+    auto* r = new Goldens{st::File::open(test::fixture_dir() + "/image.safetensors"), {}, test::fixture_dir() + "/image/"};
+    r->cases = nlohmann::json::parse(r->file.metadata().at("cases"));
+    return r;
+  }();
+  return *g;
+}
+
+// Number of differing bytes between our buffer and the golden tensor `key` (shape checked).
+int64_t diff_bytes(const std::string& key, const uint8_t* ours, int h, int w) {
+  const Goldens& g = goldens();
+  const auto& info = g.file.info(key);
+  REQUIRE(info.dtype == DType::U8);
+  REQUIRE_MESSAGE(info.shape == Shape({h, w, 3}), key << ": golden shape " << shape_str(info.shape) << " vs ours "
+                                                     << h << "x" << w);
+  const uint8_t* ref = static_cast<const uint8_t*>(g.file.bytes(key));
+  int64_t bad = 0, first = -1;
+  for (int64_t i = 0; i < (int64_t)h * w * 3; i++)
+    if (ours[i] != ref[i]) { bad++; if (first < 0) first = i; }
+  if (bad) MESSAGE(key << ": first difference at " << first << " ours " << (int)ours[first] << " ref " << (int)ref[first]);
+  return bad;
+}
+
+}  // namespace
+
+TEST_SUITE("cpu") {
+
+TEST_CASE("image: decode matches PIL convert('RGB') bit-exactly") {
+  const Goldens& g = goldens();
+  int n = 0;
+  for (const auto& c : g.cases) {
+    if (c["kind"] != "eval" || !g.file.has(c["name"].get<std::string>() + ".decoded")) continue;
+    const std::string name = c["name"];
+    Image im = decode_file(g.dir + c["file"].get<std::string>());
+    CHECK_MESSAGE(diff_bytes(name + ".decoded", im.px.data(), im.h, im.w) == 0, name);
+    n++;
+  }
+  CHECK(n >= 25);
+}
+
+TEST_CASE("image: eval Resize+CenterCrop is bit-exact with torchvision, normalised floats match") {
+  const Goldens& g = goldens();
+  const NormLut lut;
+  int n = 0;
+  for (const auto& c : g.cases) {
+    if (c["kind"] != "eval") continue;
+    const std::string name = c["name"];
+    const std::string key = g.file.has(name + ".eval") ? name + ".eval" : name;
+    const int rs = c["resize"], cs = c["crop"];
+    Image im = decode_file(g.dir + c["file"].get<std::string>());
+    std::vector<uint8_t> out((size_t)cs * cs * 3, 0xAB);
+    eval_u8(view(im), rs, cs, cs, out.data());
+    CHECK_MESSAGE(diff_bytes(key, out.data(), cs, cs) == 0, key);
+    std::vector<float> f(out.size());
+    normalize(out.data(), (size_t)cs * cs, lut, f.data());
+    Tensor ours = Tensor::from_f32(f, {cs, cs, 3});
+    // 1e-6: float32 ops in the same order as ToTensor+Normalize (in practice the max error is 0).
+    test::check_close(ours, g.file.load(name + ".norm"), 0, 1e-6, key + " normalised");
+    n++;
+  }
+  CHECK(n >= 30);
+}
+
+TEST_CASE("image: the normalisation table equals ToTensor+Normalize for all 256 values") {
+  const NormLut lut;
+  Tensor ref = goldens().file.load("norm_lut");  // [256, 3]
+  std::vector<float> ours(256 * 3);
+  for (int i = 0; i < 256; i++)
+    for (int c = 0; c < 3; c++) ours[i * 3 + c] = lut.v[c][i];
+  test::check_close(Tensor::from_f32(ours, {256, 3}), ref, 0, 0, "norm lut (exact)");
+}
+
+TEST_CASE("image: resize-only goldens (down, up, non-square, box) are bit-exact") {
+  const Goldens& g = goldens();
+  int n = 0;
+  for (const auto& c : g.cases) {
+    if (c["kind"] != "resize") continue;
+    const std::string name = c["name"];
+    Image im = decode_file(g.dir + c["file"].get<std::string>());
+    const int w = c["w"], h = c["h"];
+    Box box;
+    const Box* bp = nullptr;
+    if (!c["box"].is_null()) {
+      box = Box{c["box"][0].get<float>(), c["box"][1].get<float>(), c["box"][2].get<float>(), c["box"][3].get<float>()};
+      bp = &box;
+    }
+    Image r = resize_bilinear(view(im), w, h, bp);
+    CHECK_MESSAGE(diff_bytes(name, r.px.data(), h, w) == 0, name);
+    // A sub-rectangle computed alone equals the same pixels of the full resize.
+    const Rect roi{w / 3, h / 4, w / 2 + 1, h / 2 + 1};
+    std::vector<uint8_t> part((size_t)roi.w * roi.h * 3);
+    resize_bilinear(view(im), w, h, bp, roi, part.data(), (ptrdiff_t)roi.w * 3);
+    int64_t bad = 0;
+    for (int y = 0; y < roi.h; y++)
+      bad += std::memcmp(&part[(size_t)y * roi.w * 3], r.row(roi.y + y) + roi.x * 3, (size_t)roi.w * 3) != 0;
+    CHECK_MESSAGE(bad == 0, name << " roi");
+    n++;
+  }
+  CHECK(n == 6);
+}
+
+TEST_CASE("image: crop-then-resize (RandomResizedCrop's resized_crop) and hflip are bit-exact") {
+  const Goldens& g = goldens();
+  int n = 0;
+  for (const auto& c : g.cases) {
+    if (c["kind"] != "rrc") continue;
+    const std::string name = c["name"];
+    Image im = decode_file(g.dir + c["file"].get<std::string>());
+    const int s = c["size"];
+    View v = crop_view(view(im), c["left"], c["top"], c["w"], c["h"]);
+    Image r = resize_bilinear(v, s, s);
+    if (c["flip"].get<bool>()) hflip(r.px.data(), s, s);
+    CHECK_MESSAGE(diff_bytes(name, r.px.data(), s, s) == 0, name);
+    n++;
+  }
+  CHECK(n == 3);
+}
+
+TEST_CASE("image: corrupt, truncated, empty and oversized files throw an error naming the file") {
+  const Goldens& g = goldens();
+  int n = 0;
+  for (const auto& c : g.cases) {
+    if (c["kind"] != "corrupt" || c["pil_ok"].get<bool>()) continue;  // PIL-decodable ones are eval cases
+    const std::string path = g.dir + c["file"].get<std::string>();
+    std::string msg;
+    try {
+      decode_file(path);
+    } catch (const Error& e) {
+      msg = e.what();
+      CHECK(e.code == 2);
+    }
+    CHECK_MESSAGE(msg.find(path) != std::string::npos, c["name"] << ": '" << msg << "'");
+    if (c["name"] == "bad_bomb") CHECK_MESSAGE(msg.find("exceeds the cap") != std::string::npos, msg);
+    if (c["name"] == "bad_trunc_60") CHECK_MESSAGE(msg.find("truncated") != std::string::npos, msg);
+    n++;
+  }
+  CHECK(n == 7);
+  CHECK_THROWS_AS(decode_file(g.dir + "does_not_exist.jpg"), Error);
+}
+
+TEST_CASE("image: the pixel cap is checked from the header before decoding") {
+  const Goldens& g = goldens();
+  DecodeOptions small;
+  small.max_pixels = 1000;
+  for (const char* f : {"china.jpg", "png_rgba.png"}) {
+    CHECK_THROWS_WITH_AS(decode_file(g.dir + f, small), doctest::Contains("exceeds the cap"), Error);
+    Info info;
+    std::vector<uint8_t> buf;
+    read_file(g.dir + f, buf);
+    info = probe_memory(buf.data(), buf.size(), f);
+    CHECK(info.w * info.h > 1000);
+  }
+  DecodeOptions off;
+  off.max_pixels = 0;  // disabled
+  CHECK(decode_file(g.dir + "china.jpg", off).w == 640);
+}
+
+TEST_CASE("image: stb fallback decodes JPEG close to libjpeg") {
+  const Goldens& g = goldens();
+  DecodeOptions o;
+  o.jpeg_with_stb = true;
+  Image a = decode_file(g.dir + "china.jpg"), b = decode_file(g.dir + "china.jpg", o);
+  REQUIRE(a.w == b.w);
+  REQUIRE(a.h == b.h);
+  double sum = 0;
+  for (size_t i = 0; i < a.px.size(); i++) sum += std::abs((int)a.px[i] - (int)b.px[i]);
+  CHECK(sum / a.px.size() < 2.0);  // a different IDCT/upsampler: close, not equal
+}
+
+TEST_CASE("image: torchvision size rules") {
+  int w, h, l, t;
+  resize_short_side(500, 375, 256, w, h);
+  CHECK((w == 341 && h == 256));
+  resize_short_side(375, 500, 256, w, h);
+  CHECK((w == 256 && h == 341));
+  resize_short_side(225, 1000, 256, w, h);  // 256*1000/225 = 1137.77 -> 1137
+  CHECK((w == 256 && h == 1137));
+  resize_short_side(300, 300, 256, w, h);
+  CHECK((w == 256 && h == 256));
+  center_crop_offsets(257, 300, 224, 224, l, t);  // 16.5 -> 16, 38
+  CHECK((l == 16 && t == 38));
+  center_crop_offsets(259, 260, 224, 224, l, t);  // 17.5 -> 18, 18
+  CHECK((l == 18 && t == 18));
+  center_crop_offsets(20, 21, 28, 28, l, t);  // padding (8//2, 7//2)
+  CHECK((l == -4 && t == -3));
+}
+
+TEST_CASE("image: resize coefficients are normalised fixed point") {
+  img::detail::Coeffs c;
+  for (auto io : {std::pair<int, int>{640, 383}, {13, 256}, {1000, 7}, {300, 300}}) {
+    img::detail::precompute_coeffs(c, io.first, 0.f, (float)io.first, io.second);
+    for (int x = 0; x < io.second; x++) {
+      int64_t s = 0;
+      for (int t = 0; t < c.n[x]; t++) s += c.k[(size_t)x * c.ksize + t];
+      CHECK(std::abs(s - (1 << 22)) <= c.n[x]);  // each tap rounds by at most 1/2
+      CHECK(c.xmin[x] >= 0);
+      CHECK(c.xmin[x] + c.n[x] <= io.first);
+    }
+  }
+}
+
+}  // TEST_SUITE
