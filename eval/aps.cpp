@@ -1,0 +1,45 @@
+#include "eval/aps.h"
+
+#include <cmath>
+
+#include "engine/error.h"
+#include "eval/metrics.h"
+
+namespace ish::eval {
+
+ApsResult aps_search(Detector& d, const FeatureSet& id_val, const FeatureSet& ood_val, const std::vector<HParams>& grid_in,
+                     const ImageStream* id_images, const ImageStream* ood_images,
+                     const std::function<void(const std::string&)>& log) {
+  std::vector<HParams> grid = grid_in.empty() ? d.grid() : grid_in;
+  ISH_CHECK(!grid.empty(), "APS: ", d.name(), " has no hyper-parameter grid");
+  ApsResult r;
+  bool have = false;
+  for (const HParams& hp : grid) {
+    try {
+      d.set_params(hp);
+    } catch (const Error& e) {  // a point that does not apply to this data (K > #train, dim >= D, ...)
+      r.skipped.push_back(hparams_str(hp) + ": " + e.what());
+      if (log) log("APS " + d.name() + " skip " + hparams_str(hp) + ": " + e.what());
+      continue;
+    }
+    Scores a = d.score(id_val, id_images), b = d.score(ood_val, ood_images);
+    std::vector<float> conf = a.conf;
+    conf.insert(conf.end(), b.conf.begin(), b.conf.end());
+    std::vector<int64_t> label(conf.size(), -1);
+    const int64_t* yl = id_val.labels.data<int64_t>();
+    for (size_t i = 0; i < a.conf.size(); i++) label[i] = yl[i] == -1 ? 0 : yl[i];  // ID val is ID whatever its label
+    double au = auroc(conf, label);
+    r.trace.push_back({hp, au});
+    if (log) log("APS " + d.name() + " " + hparams_str(hp) + " auroc=" + std::to_string(au));
+    if (!have || au > r.best_auroc) {  // OpenOOD: `if auroc > max_auroc` -> the first strict maximum
+      r.best = hp;
+      r.best_auroc = au;
+      have = true;
+    }
+  }
+  ISH_CHECK(have, "APS: no grid point of ", d.name(), " applies to this data");
+  d.set_params(r.best);
+  return r;
+}
+
+}  // namespace ish::eval

@@ -1,0 +1,201 @@
+"""Goldens for eval/: detector scores (tools/ood_reference.py), OpenOOD metrics (sklearn 1.2), APS choices and
+numpy .npy headers. Writes eval_detectors.safetensors, eval_metrics.safetensors, eval_npy.safetensors."""
+import io
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ood_reference as ref  # noqa: E402
+import st_io  # noqa: E402
+
+D, C = 64, 20
+ODIN_SHAPE = (6, 6, 3)
+
+
+def _features(rng, n, protos, labels, ood):
+    while True:
+        if ood:
+            x = rng.normal(0.5, 1.3, size=(n, D))
+        else:
+            x = protos[labels] + rng.normal(0.0, 0.8, size=(n, D))
+        x = np.maximum(x, 0).astype(np.float32)
+        # ASH-B/ASH-P are only well defined without ties at the top-k cut: every row keeps more non-zeros
+        # than the largest k of the sweep (k = 22 at p = 65), so the cut never falls among the zeros.
+        nz = (x > 0).sum(1)
+        if (nz > ref.topk_count(D, 65)).all() and all(len(np.unique(r[r > 0])) == (r > 0).sum() for r in x):
+            return x
+
+
+def _set(rng, n, protos, W, b, ood=False, classes=C, zero_rows=()):
+    labels = rng.integers(0, classes, size=n).astype(np.int64)
+    f = _features(rng, n, protos, labels, ood)
+    for r in zero_rows:
+        f[r] = 0
+    z = (torch.from_numpy(f) @ torch.from_numpy(W).T + torch.from_numpy(b)).numpy()  # float32 fc, as a network
+    return {"features": f, "logits": z.astype(np.float32), "labels": -np.ones(n, np.int64) if ood else labels}
+
+
+def _detector_goldens(out):
+    rng = np.random.default_rng(1234)
+    protos = (rng.normal(0.8, 0.5, size=(C, D))).astype(np.float64)
+    W = (rng.normal(0, 0.3, size=(C, D))).astype(np.float32)
+    b = (rng.normal(0, 0.1, size=C)).astype(np.float32)
+    sets = {
+        "train": _set(rng, 1200, protos, W, b, classes=C - 1),  # class C-1 has no train samples (mds skips it)
+        "val": _set(rng, 200, protos, W, b),
+        "test": _set(rng, 150, protos, W, b, zero_rows=(0,)),
+        "ood": _set(rng, 120, protos, W, b, ood=True, zero_rows=(5,)),
+        "oodval": _set(rng, 100, protos, W, b, ood=True),
+    }
+    T = {"fc.W": W, "fc.b": b}
+    for s, d in sets.items():
+        for k, v in d.items():
+            T[f"{s}.{k}"] = v
+
+    tr = sets["train"]
+    vim = ref.Vim(W, b, tr["features"])
+    mds = ref.Mds(tr["features"], tr["labels"], C)
+    val_flat = sets["val"]["features"]
+
+    def run(det, p, s):
+        a, z = sets[s]["features"], sets[s]["logits"]
+        if det == "msp": return ref.msp(z)
+        if det == "mls": return ref.mls(z)
+        if det == "ebo": return ref.ebo(z, p.get("temperature", 1.0))
+        if det == "gen": return ref.gen(z, p["gamma"], p["M"])
+        if det == "react": return ref.react(a, W, b, ref.react_threshold(val_flat, p["percentile"]))
+        if det == "ash": return ref.ash_b(a, W, b, p["percentile"])
+        if det == "ash_p": return ref.ash_p(a, W, b, p["percentile"])
+        if det == "ash_s": return ref.ash_s(a, W, b, p["percentile"])
+        if det == "scale": return ref.scale(a, W, b, p["percentile"])
+        if det == "knn": return ref.knn(a, z, tr["features"], int(p["K"]))
+        if det == "vim": return vim.score(a, int(p["dim"]))
+        if det == "mds": return mds.score(a, z)
+        raise ValueError(det)
+
+    cases = {
+        "msp": [("default", {})], "mls": [("default", {})], "ebo": [("default", {})],
+        "gen": [("default", {"gamma": 0.1, "M": 100}), ("alt", {"gamma": 2.0, "M": 10})],
+        "react": [("default", {"percentile": 90}), ("alt", {"percentile": 99})],
+        "ash": [("default", {"percentile": 90}), ("alt", {"percentile": 65})],
+        "ash_p": [("default", {"percentile": 90}), ("alt", {"percentile": 65})],
+        "ash_s": [("default", {"percentile": 90}), ("alt", {"percentile": 65})],
+        "scale": [("default", {"percentile": 85}), ("alt", {"percentile": 65})],
+        "knn": [("default", {"K": 50}), ("alt", {"K": 5})],
+        "vim": [("alt", {"dim": 16}), ("alt2", {"dim": 40})],
+        "mds": [("default", {})],
+    }
+    for det, lst in cases.items():
+        for tag, p in lst:
+            for s in ("test", "ood"):
+                conf, pred = run(det, p, s)
+                T[f"{det}.{tag}.{s}.conf"] = np.asarray(conf, np.float64)
+                T[f"{det}.{tag}.{s}.pred"] = np.asarray(pred, np.int64)
+    T["react.threshold90"] = np.array([ref.react_threshold(val_flat, 90)])
+    T["vim.alpha16"] = np.array([vim.alpha(16)])
+    T["vim.u"] = vim.u
+
+    grids = {
+        "react": ref.grid1("percentile", [85, 90, 95, 99]),
+        "ash": ref.grid1("percentile", [65, 70, 75, 80, 85, 90, 95]),
+        "ash_p": ref.grid1("percentile", [65, 70, 75, 80, 85, 90, 95]),
+        "ash_s": ref.grid1("percentile", [65, 70, 75, 80, 85, 90, 95]),
+        "scale": ref.grid1("percentile", [65, 70, 75, 80, 85, 90, 95]),
+        "gen": ref.grid2("gamma", [0.01, 0.1, 0.5, 1, 2, 5, 10], "M", [10, 50, 100, 200, 500, 1000]),
+        "knn": ref.grid1("K", [50, 100, 200, 500, 1000]),
+        "vim": ref.grid1("dim", [8, 16, 32, 48]),  # D = 64 here; the ImageNet grid {256, 1000} needs D > 1000
+    }
+    split = {"id": "val", "ood": "oodval"}
+    for det, g in grids.items():
+        best, trace = ref.aps(lambda p, s: run(det, p, split[s])[0], g, sets["val"]["labels"])
+        T[f"aps.{det}.best"] = np.array([best], np.int64)
+        T[f"aps.{det}.trace"] = trace
+
+    # ODIN on a linear "network" over NHWC images (the C++ test implements the same net analytically).
+    Wo = rng.normal(0, 0.3, size=(C, int(np.prod(ODIN_SHAPE)))).astype(np.float32)
+    bo = rng.normal(0, 0.1, size=C).astype(np.float32)
+    net = lambda x: x.reshape(x.shape[0], -1) @ torch.from_numpy(Wo).T + torch.from_numpy(bo)  # noqa: E731
+    T["odin.W"], T["odin.b"] = Wo, bo
+    imgs = {"val": rng.normal(0, 1, size=(40,) + ODIN_SHAPE), "oodval": rng.normal(0.3, 1.5, size=(40,) + ODIN_SHAPE),
+            "test": rng.normal(0, 1, size=(30,) + ODIN_SHAPE)}
+    for k in imgs:
+        imgs[k] = imgs[k].astype(np.float32)
+        T[f"odin.images.{k}"] = imgs[k]
+    for tag, (t, e) in {"default": (1000.0, 0.0014), "alt": (1.0, 0.0028)}.items():
+        conf, pred = ref.odin(net, imgs["test"], t, e)
+        T[f"odin.{tag}.test.conf"], T[f"odin.{tag}.test.pred"] = conf, pred
+    g = ref.grid2("temperature", [1, 10, 100, 1000], "noise", [0.0014, 0.0028])
+    vl = np.zeros(40, np.int64)
+    best, trace = ref.aps(lambda p, s: ref.odin(net, imgs[split[s]], p["temperature"], p["noise"])[0], g, vl)
+    T["aps.odin.best"] = np.array([best], np.int64)
+    T["aps.odin.trace"] = trace
+    st_io.save(os.path.join(out, "eval_detectors.safetensors"), T)
+
+
+def _metric_goldens(out):
+    rng = np.random.default_rng(99)
+    T = {}
+
+    def case(name, id_conf, ood_conf, curves=False):
+        conf = np.concatenate([id_conf, ood_conf]).astype(np.float32)
+        nid = len(id_conf)
+        label = np.concatenate([rng.integers(0, 10, size=nid), -np.ones(len(ood_conf), np.int64)]).astype(np.int64)
+        pred = np.where(rng.random(len(conf)) < 0.7, label, rng.integers(0, 10, size=len(conf))).astype(np.int64)
+        T[f"{name}.conf"], T[f"{name}.label"], T[f"{name}.pred"] = conf, label, pred
+        # sklearn refuses infinite scores; -inf (our score for s2 = 0) ranks below every finite score, which
+        # is what replacing it by any value below the finite minimum gives.
+        finite = conf[np.isfinite(conf)]
+        conf_sk = np.where(np.isneginf(conf), finite.min() - 1, conf).astype(np.float32)
+        T[f"{name}.metrics"] = ref.compute_all_metrics(conf_sk, label, pred)
+        if curves:
+            ood = (label == -1).astype(np.int64)
+            fpr, tpr, _ = ref.skm.roc_curve(ood, -conf)
+            p, r, _ = ref.skm.precision_recall_curve(1 - ood, conf)
+            T[f"{name}.roc_fpr"], T[f"{name}.roc_tpr"] = fpr, tpr
+            T[f"{name}.pr_in_precision"], T[f"{name}.pr_in_recall"] = p, r
+
+    case("ties", np.round(rng.normal(1, 1, 300) * 2) / 2, np.round(rng.normal(0, 1, 200) * 2) / 2, curves=True)
+    case("continuous", rng.normal(1, 1, 400), rng.normal(0, 1.2, 250), curves=True)
+    case("integers", rng.integers(0, 20, 5000).astype(float), rng.integers(-3, 15, 3000).astype(float), curves=True)
+    case("all_equal", np.full(50, 0.5), np.full(40, 0.5))
+    case("tiny", np.array([1.0]), np.array([0.0]))
+    case("tiny_reversed", np.array([0.0]), np.array([1.0]))
+    case("separated", rng.normal(5, 1, 100), rng.normal(-5, 1, 80))
+    inf_id = rng.normal(1, 1, 120)
+    inf_id[:7] = -np.inf
+    inf_ood = rng.normal(0, 1, 90)
+    inf_ood[:5] = -np.inf
+    case("with_inf", inf_id, inf_ood)
+    case("few_ood", rng.normal(1, 1, 500), rng.normal(0, 1, 3))
+    st_io.save(os.path.join(out, "eval_metrics.safetensors"), T)
+
+
+def _npy_goldens(out):
+    T = {}
+    headers = {
+        "f4_5": ("<f4", (5,)), "i8_0": ("<i8", (0,)), "f8_3x4": ("<f8", (3, 4)), "f4_scalar": ("<f4", ()),
+        "f4_123456": ("<f4", (123456,)), "i8_big": ("<i8", (10 ** 12,)), "u1_7x1000000000": ("|u1", (7, 10 ** 9)),
+        "f4_1x2x3": ("<f4", (1, 2, 3)),
+    }
+    for name, (descr, shape) in headers.items():
+        f = io.BytesIO()
+        np.lib.format.write_array_header_1_0(f, {"descr": descr, "fortran_order": False, "shape": shape})
+        T[f"header.{name}"] = np.frombuffer(f.getvalue(), np.uint8).copy()
+    f = io.BytesIO()
+    np.save(f, np.arange(5, dtype=np.float32) * 0.5 - 1)
+    T["file.f4_5"] = np.frombuffer(f.getvalue(), np.uint8).copy()
+    st_io.save(os.path.join(out, "eval_npy.safetensors"), T)
+
+
+def make(out_dir):
+    torch.manual_seed(0)
+    _metric_goldens(out_dir)
+    _npy_goldens(out_dir)
+    _detector_goldens(out_dir)
+
+
+if __name__ == "__main__":
+    make(sys.argv[1] if len(sys.argv) > 1 else "build/fixtures")
