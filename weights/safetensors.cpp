@@ -6,20 +6,27 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "weights/text.h"
+
 namespace ish::st {
 
 using json = nlohmann::json;
+using weights::printable;
+using weights::qstr;
 static constexpr uint64_t kMaxHeader = 100ull * 1000 * 1000;
+static constexpr int kMaxDepth = 32;  // a valid header nests 3 deep; deep nesting only risks recursion
 
 struct File::Impl {
   std::string path;
   int fd = -1;
   void* map = nullptr;
   size_t size = 0;
+  std::string owned;                // the bytes, for from_bytes()
   const uint8_t* buffer = nullptr;  // start of the raw buffer
   std::vector<TensorInfo> tensors;
   std::map<std::string, size_t> index;
@@ -30,16 +37,34 @@ struct File::Impl {
   }
 };
 
+// Refuses nesting deeper than kMaxDepth before parsing (the parser is iterative, dump() is not).
+static void check_depth(const std::string& path, const char* p, const char* end) {
+  int depth = 0;
+  bool in_str = false;
+  for (; p < end; p++) {
+    char c = *p;
+    if (in_str) {
+      if (c == '\\') p++;
+      else if (c == '"') in_str = false;
+    } else if (c == '"') in_str = true;
+    else if (c == '[' || c == '{') {
+      ISH_CHECK(++depth <= kMaxDepth, path, ": header JSON nests deeper than ", kMaxDepth, " levels");
+    } else if (c == ']' || c == '}') depth--;
+  }
+}
+
 // Parses JSON, refusing duplicate keys at any depth (nlohmann keeps the last one silently).
 static json parse_strict(const std::string& path, const char* begin, const char* end) {
+  check_depth(path, begin, end);
   std::vector<std::set<std::string>> keys;
   std::string dup;
+  bool have_dup = false;
   auto cb = [&](int, json::parse_event_t ev, json& parsed) {
     if (ev == json::parse_event_t::object_start) keys.emplace_back();
-    else if (ev == json::parse_event_t::object_end) keys.pop_back();
+    else if (ev == json::parse_event_t::object_end) { if (!keys.empty()) keys.pop_back(); }
     else if (ev == json::parse_event_t::key && !keys.empty()) {
       std::string k = parsed.get<std::string>();
-      if (!keys.back().insert(k).second && dup.empty()) dup = k;
+      if (!keys.back().insert(k).second && !have_dup) { dup = k; have_dup = true; }
     }
     return true;
   };
@@ -47,10 +72,79 @@ static json parse_strict(const std::string& path, const char* begin, const char*
   try {
     j = json::parse(begin, end, cb);
   } catch (const json::exception& e) {
-    fail(path, ": header is not valid JSON (", e.what(), ")");
+    fail(path, ": header is not valid JSON (", printable(e.what(), 200), ")");
   }
-  ISH_CHECK(dup.empty(), path, ": duplicate key '", dup, "' in header");
+  ISH_CHECK(!have_dup, path, ": duplicate key ", qstr(dup), " in header");
   return j;
+}
+
+// Validates the header and the offsets of [8-byte length][header][buffer] at base[0, size).
+static void parse(File::Impl& im, const uint8_t* base) {
+  const std::string& path = im.path;
+  ISH_CHECK(im.size >= 8, path, ": truncated (", im.size, " bytes, need at least 8 for the header length)");
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; i--) n = (n << 8) | base[i];
+  ISH_CHECK(n <= kMaxHeader, path, ": header length ", n, " exceeds the 100 MB limit");
+  ISH_CHECK(n <= im.size - 8, path, ": truncated (header length ", n, " but only ", im.size - 8, " bytes follow)");
+  ISH_CHECK(n >= 2 && base[8] == '{', path, ": header does not start with '{' (not a safetensors file?)");
+  json j = parse_strict(path, (const char*)base + 8, (const char*)base + 8 + n);
+  ISH_CHECK(j.is_object(), path, ": header is not a JSON object");
+  im.buffer = base + 8 + n;
+  const uint64_t buf_size = im.size - 8 - n;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& name = it.key();
+    const std::string qn = qstr(name);
+    const json& v = it.value();
+    if (name == "__metadata__") {
+      ISH_CHECK(v.is_object(), path, ": __metadata__ is not an object");
+      for (auto m = v.begin(); m != v.end(); ++m) {
+        ISH_CHECK(m.value().is_string(), path, ": __metadata__ value for ", qstr(m.key()), " is not a string");
+        im.metadata[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    ISH_CHECK(v.is_object(), path, ": tensor ", qn, ": entry is not an object");
+    TensorInfo ti;
+    ti.name = name;
+    ISH_CHECK(v.contains("dtype") && v["dtype"].is_string(), path, ": tensor ", qn, ": missing dtype");
+    ISH_CHECK(dtype_from_name(v["dtype"].get<std::string>(), &ti.dtype), path, ": tensor ", qn,
+              ": unsupported dtype ", qstr(v["dtype"].get<std::string>()));
+    ISH_CHECK(v.contains("shape") && v["shape"].is_array(), path, ": tensor ", qn, ": missing shape");
+    uint64_t numel = 1, nonzero = 1;  // nonzero: product of the non-zero dims, bounds every dim
+    for (auto& d : v["shape"]) {
+      ISH_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<int64_t>() >= 0), path, ": tensor ", qn,
+                ": bad dimension ", printable(d.dump(), 40));
+      uint64_t dv = d.get<uint64_t>();
+      ISH_CHECK(dv == 0 || nonzero <= (uint64_t)INT64_MAX / dv / 8, path, ": tensor ", qn, ": shape overflows");
+      if (dv) nonzero *= dv;
+      numel *= dv;
+      ti.shape.push_back((int64_t)dv);
+    }
+    const json& off = v.contains("data_offsets") ? v["data_offsets"] : json();
+    ISH_CHECK(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned(), path,
+              ": tensor ", qn, ": data_offsets must be two non-negative integers");
+    ti.begin = off[0].get<uint64_t>();
+    ti.end = off[1].get<uint64_t>();
+    ISH_CHECK(ti.begin <= ti.end && ti.end <= buf_size, path, ": tensor ", qn, ": data_offsets [", ti.begin, ",",
+              ti.end, "] out of range (buffer is ", buf_size, " bytes)");
+    ISH_CHECK(ti.end - ti.begin == numel * itemsize(ti.dtype), path, ": tensor ", qn, ": ", ti.end - ti.begin,
+              " bytes but shape ", shape_str(ti.shape), " ", dtype_name(ti.dtype), " needs ",
+              numel * itemsize(ti.dtype));
+    im.index[name] = im.tensors.size();
+    im.tensors.push_back(ti);
+  }
+  // Offsets must tile the buffer exactly: sorted by begin, each starts where the last ended.
+  std::vector<const TensorInfo*> by_off;
+  for (auto& t : im.tensors) by_off.push_back(&t);
+  std::sort(by_off.begin(), by_off.end(),
+            [](auto* a, auto* b) { return a->begin != b->begin ? a->begin < b->begin : a->end < b->end; });
+  uint64_t pos = 0;
+  for (auto* t : by_off) {
+    ISH_CHECK(t->begin == pos, path, ": tensor ", qstr(t->name), ": data_offsets begin at ", t->begin,
+              ", expected ", pos, t->begin < pos ? " (overlap)" : " (gap)");
+    pos = t->end;
+  }
+  ISH_CHECK(pos == buf_size, path, ": ", buf_size - pos, " trailing bytes after the last tensor");
 }
 
 File File::open(const std::string& path) {
@@ -64,67 +158,18 @@ File File::open(const std::string& path) {
   ISH_CHECK(im->size >= 8, path, ": truncated (", im->size, " bytes, need at least 8 for the header length)");
   im->map = mmap(nullptr, im->size, PROT_READ, MAP_PRIVATE, im->fd, 0);
   ISH_CHECK(im->map != MAP_FAILED, path, ": mmap failed (", std::strerror(errno), ")");
-  const uint8_t* base = (const uint8_t*)im->map;
-  uint64_t n = 0;
-  for (int i = 7; i >= 0; i--) n = (n << 8) | base[i];
-  ISH_CHECK(n <= kMaxHeader, path, ": header length ", n, " exceeds the 100 MB limit");
-  ISH_CHECK(n <= im->size - 8, path, ": truncated (header length ", n, " but only ", im->size - 8,
-            " bytes follow)");
-  json j = parse_strict(path, (const char*)base + 8, (const char*)base + 8 + n);
-  ISH_CHECK(j.is_object(), path, ": header is not a JSON object");
-  im->buffer = base + 8 + n;
-  const uint64_t buf_size = im->size - 8 - n;
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    const std::string& name = it.key();
-    const json& v = it.value();
-    if (name == "__metadata__") {
-      ISH_CHECK(v.is_object(), path, ": __metadata__ is not an object");
-      for (auto m = v.begin(); m != v.end(); ++m) {
-        ISH_CHECK(m.value().is_string(), path, ": __metadata__ value for '", m.key(), "' is not a string");
-        im->metadata[m.key()] = m.value().get<std::string>();
-      }
-      continue;
-    }
-    ISH_CHECK(v.is_object(), path, ": tensor '", name, "': entry is not an object");
-    TensorInfo ti;
-    ti.name = name;
-    ISH_CHECK(v.contains("dtype") && v["dtype"].is_string(), path, ": tensor '", name, "': missing dtype");
-    ISH_CHECK(dtype_from_name(v["dtype"].get<std::string>(), &ti.dtype), path, ": tensor '", name,
-              "': unsupported dtype ", v["dtype"].get<std::string>());
-    ISH_CHECK(v.contains("shape") && v["shape"].is_array(), path, ": tensor '", name, "': missing shape");
-    uint64_t numel = 1;
-    for (auto& d : v["shape"]) {
-      ISH_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<int64_t>() >= 0), path, ": tensor '", name,
-                "': bad dimension ", d.dump());
-      uint64_t dv = d.get<uint64_t>();
-      ISH_CHECK(dv == 0 || numel <= UINT64_MAX / dv / 8, path, ": tensor '", name, "': shape overflows");
-      numel *= dv;
-      ti.shape.push_back((int64_t)dv);
-    }
-    const json& off = v.contains("data_offsets") ? v["data_offsets"] : json();
-    ISH_CHECK(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned(), path,
-              ": tensor '", name, "': data_offsets must be two non-negative integers");
-    ti.begin = off[0].get<uint64_t>();
-    ti.end = off[1].get<uint64_t>();
-    ISH_CHECK(ti.begin <= ti.end && ti.end <= buf_size, path, ": tensor '", name, "': data_offsets [", ti.begin, ",",
-              ti.end, "] out of range (buffer is ", buf_size, " bytes)");
-    ISH_CHECK(ti.end - ti.begin == numel * itemsize(ti.dtype), path, ": tensor '", name, "': ", ti.end - ti.begin,
-              " bytes but shape ", shape_str(ti.shape), " ", dtype_name(ti.dtype), " needs ",
-              numel * itemsize(ti.dtype));
-    im->index[name] = im->tensors.size();
-    im->tensors.push_back(ti);
-  }
-  // Offsets must tile the buffer exactly: sorted by begin, each starts where the last ended.
-  std::vector<const TensorInfo*> by_off;
-  for (auto& t : im->tensors) by_off.push_back(&t);
-  std::sort(by_off.begin(), by_off.end(), [](auto* a, auto* b) { return a->begin != b->begin ? a->begin < b->begin : a->end < b->end; });
-  uint64_t pos = 0;
-  for (auto* t : by_off) {
-    ISH_CHECK(t->begin == pos, path, ": tensor '", t->name, "': data_offsets begin at ", t->begin, ", expected ", pos,
-              t->begin < pos ? " (overlap)" : " (gap)");
-    pos = t->end;
-  }
-  ISH_CHECK(pos == buf_size, path, ": ", buf_size - pos, " trailing bytes after the last tensor");
+  parse(*im, (const uint8_t*)im->map);
+  File f;
+  f.impl_ = im;
+  return f;
+}
+
+File File::from_bytes(const std::string& name, std::string bytes) {
+  auto im = std::make_shared<Impl>();
+  im->path = name;
+  im->owned = std::move(bytes);
+  im->size = im->owned.size();
+  parse(*im, (const uint8_t*)im->owned.data());
   File f;
   f.impl_ = im;
   return f;
@@ -136,7 +181,7 @@ const std::map<std::string, std::string>& File::metadata() const { return impl_-
 bool File::has(const std::string& name) const { return impl_->index.count(name) > 0; }
 const TensorInfo& File::info(const std::string& name) const {
   auto it = impl_->index.find(name);
-  ISH_CHECK(it != impl_->index.end(), impl_->path, ": no tensor '", name, "'");
+  ISH_CHECK(it != impl_->index.end(), impl_->path, ": no tensor ", qstr(name));
   return impl_->tensors[it->second];
 }
 const void* File::bytes(const std::string& name) const { return impl_->buffer + info(name).begin; }
@@ -167,7 +212,9 @@ std::string serialize(const std::vector<std::pair<std::string, Tensor>>& tensors
   uint64_t pos = 0;
   for (size_t i : order) {
     const auto& [name, t] = tensors[i];
-    ISH_CHECK(names.insert(name).second, "serialize: duplicate tensor name '", name, "'");
+    ISH_CHECK(t.defined(), "serialize: tensor ", qstr(name), " is undefined");
+    ISH_CHECK(name != "__metadata__", "serialize: '__metadata__' is reserved and cannot name a tensor");
+    ISH_CHECK(names.insert(name).second, "serialize: duplicate tensor name ", qstr(name));
     json e;
     e["dtype"] = dtype_name(t.dtype());
     e["shape"] = t.shape();
@@ -175,12 +222,17 @@ std::string serialize(const std::vector<std::pair<std::string, Tensor>>& tensors
     pos += t.nbytes();
     h[name] = e;
   }
-  std::string hs = h.dump();
+  std::string hs;
+  try {
+    hs = h.dump();
+  } catch (const json::exception& e) {  // e.g. a name that is not valid UTF-8
+    fail("serialize: cannot write the header (", printable(e.what(), 200), ")");
+  }
   while (hs.size() % 8) hs.push_back(' ');
   std::string out(8, '\0');
   for (int i = 0; i < 8; i++) out[i] = (char)((hs.size() >> (8 * i)) & 0xFF);
+  out.reserve(8 + hs.size() + pos);
   out += hs;
-  out.reserve(out.size() + pos);
   for (size_t i : order) {
     Tensor c = tensors[i].second.to(Device::CPU);
     out.append((const char*)c.raw(), c.nbytes());
@@ -194,16 +246,26 @@ void save(const std::string& path, const std::vector<std::pair<std::string, Tens
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   ISH_CHECK(fd >= 0, tmp, ": cannot create (", std::strerror(errno), ")");
+  auto give_up = [&](const char* what) {
+    int e = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    fail(tmp, ": ", what, " failed (", std::strerror(e), ")");
+  };
   size_t done = 0;
   while (done < bytes.size()) {
     ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) { int e = errno; ::close(fd); ::unlink(tmp.c_str()); fail(tmp, ": write failed (", std::strerror(e), ")"); }
+    if (w <= 0) give_up("write");
     done += (size_t)w;
   }
-  ISH_CHECK(::fsync(fd) == 0, tmp, ": fsync failed (", std::strerror(errno), ")");
+  if (::fsync(fd) != 0) give_up("fsync");
   ::close(fd);
-  ISH_CHECK(::rename(tmp.c_str(), path.c_str()) == 0, path, ": rename failed (", std::strerror(errno), ")");
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    fail(path, ": rename failed (", std::strerror(e), ")");
+  }
   std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
   int dfd = ::open(dir.empty() ? "/" : dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (dfd >= 0) { ::fsync(dfd); ::close(dfd); }  // make the rename durable

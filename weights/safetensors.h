@@ -26,6 +26,8 @@ class File {
  public:
   // Opens and validates (mmap). Throws ish::Error (exit 2) naming the file and tensor.
   static File open(const std::string& path);
+  // Validates an in-memory copy (fuzzing, tests); `name` stands for the path in messages.
+  static File from_bytes(const std::string& name, std::string bytes);
   const std::string& path() const;
   const std::vector<TensorInfo>& tensors() const;  // in file order
   const std::map<std::string, std::string>& metadata() const;
