@@ -132,6 +132,23 @@ def _detector_goldens(out):
     best, trace = ref.aps(lambda p, s: ref.odin(net, imgs[split[s]], p["temperature"], p["noise"])[0], g, vl)
     T["aps.odin.best"] = np.array([best], np.int64)
     T["aps.odin.trace"] = trace
+    # OpenOOD CSV for scale (p = 85, no APS): near = [ood], far = [oodval, ood again]; ACC from plain logits.
+    id_conf, _ = run("scale", {"percentile": 85}, "test")
+    id_gt, id_plain = sets["test"]["labels"], sets["test"]["logits"].argmax(1)
+    rows = {}
+    for name, s in (("oodA", "ood"), ("oodB", "oodval"), ("oodC", "ood")):
+        c, p = run("scale", {"percentile": 85}, s)
+        conf = np.concatenate([id_conf, c]).astype(np.float32)
+        finite = conf[np.isfinite(conf)]
+        conf = np.where(np.isneginf(conf), finite.min() - 1, conf).astype(np.float32)
+        rows[name] = ref.compute_all_metrics(conf, np.concatenate([id_gt, -np.ones(len(c), np.int64)]),
+                                             np.concatenate([id_plain, p]))
+    near, far = np.array([rows["oodA"]]), np.array([rows["oodB"], rows["oodC"]])
+    table = np.concatenate([near, near.mean(0, keepdims=True), far, far.mean(0, keepdims=True)]) * 100
+    names = ["oodA", "nearood", "oodB", "oodC", "farood"]
+    csv = ",FPR@95,AUROC,AUPR_IN,AUPR_OUT,ACC\n" + "".join(
+        n + "," + ",".join("{:.2f}".format(v) for v in r) + "\n" for n, r in zip(names, table))
+    T["csv.scale"] = np.frombuffer(csv.encode(), np.uint8).copy()
     st_io.save(os.path.join(out, "eval_detectors.safetensors"), T)
 
 

@@ -1,0 +1,134 @@
+#include "eval/benchmark.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "engine/error.h"
+
+namespace ish::eval {
+namespace {
+
+bool present(const NamedSet& s) { return s.f.size() > 0; }
+
+std::vector<int64_t> plain_pred(const FeatureSet& f) {
+  const int64_t N = f.size(), C = f.logits.size(1);
+  std::vector<int64_t> p(N);
+  const float* z = f.logits.data<float>();
+  for (int64_t i = 0; i < N; i++) p[i] = detail::argmax_row(&z[i * C], C);
+  return p;
+}
+
+// NaN scores (only from NaN/inf features) rank as -inf and are counted, so metrics never see NaN.
+void sanitize(Scores& s) {
+  for (auto& c : s.conf)
+    if (std::isnan(c)) {
+      c = -INFINITY;
+      s.degenerate++;
+    }
+}
+
+Metrics mean_of(const std::vector<DatasetResult>& rows) {
+  Metrics m;
+  if (rows.empty()) return m;
+  for (auto& r : rows) {
+    m.fpr95 += r.m.fpr95;
+    m.auroc += r.m.auroc;
+    m.aupr_in += r.m.aupr_in;
+    m.aupr_out += r.m.aupr_out;
+    m.acc += r.m.acc;
+  }
+  const double n = (double)rows.size();
+  m.fpr95 /= n, m.auroc /= n, m.aupr_in /= n, m.aupr_out /= n, m.acc /= n;
+  return m;
+}
+
+}  // namespace
+
+std::vector<PPResult> evaluate(const EvalInputs& in, const EvalConfig& cfg) {
+  ISH_CHECK(present(in.id_test), "eval: the ID test set is empty");
+  in.id_test.f.validate("ID test " + in.id_test.name);
+  ISH_CHECK(!in.near.empty() || !in.far.empty(), "eval: no OOD test set (give --near/--far or a benchmark)");
+  auto log = [&](const std::string& s) { if (cfg.log) cfg.log(s); };
+  const std::vector<int64_t> id_plain = plain_pred(in.id_test.f);
+  const int64_t* gt = in.id_test.f.labels.data<int64_t>();
+  std::vector<int64_t> id_gt(gt, gt + in.id_test.f.size());
+  std::vector<PPResult> out;
+  for (const std::string& name : cfg.postprocessors) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto det = make_detector(name, in.fc, in.net);
+    if (det->needs_id_train())
+      ISH_CHECK(present(in.id_train), name, " needs ID training features: give --id-train LIST");
+    if (det->needs_id_val()) ISH_CHECK(present(in.id_val), name, " needs ID validation features: give --id-val LIST");
+    if (det->needs_images()) {
+      ISH_CHECK(in.net != nullptr, name, " needs the network and the images (not available here)");
+      ISH_CHECK(in.id_test.images, name, " needs the ID test images");
+      for (auto* v : {&in.near, &in.far})
+        for (auto& s : *v) ISH_CHECK(s.images, name, " needs the images of ", s.name);
+    }
+    FitInputs fit;
+    if (present(in.id_train)) fit.id_train = &in.id_train.f;
+    if (present(in.id_val)) fit.id_val = &in.id_val.f;
+    det->fit(fit);
+    PPResult r;
+    r.name = name;
+    bool has_pct = false;
+    for (auto& [k, v] : det->params()) has_pct |= k == "percentile";
+    auto fixed = cfg.fixed.find(name);
+    if (fixed != cfg.fixed.end()) {
+      det->set_params(fixed->second);
+    } else if (cfg.percentile >= 0 && has_pct) {
+      det->set_params({{"percentile", cfg.percentile}});
+    } else if (cfg.aps && !det->grid().empty() && present(in.id_val) && present(in.ood_val)) {
+      const bool img = det->needs_images();
+      ISH_CHECK(!img || (in.id_val.images && in.ood_val.images), name, " APS needs the validation images");
+      r.aps = aps_search(*det, in.id_val.f, in.ood_val.f, {}, img ? &in.id_val.images : nullptr,
+                         img ? &in.ood_val.images : nullptr, cfg.log);
+      r.searched = true;
+    } else if (!det->grid().empty()) {
+      log(name + ": no APS (needs --id-val and --ood-val); defaults " + hparams_str(det->params()));
+    }
+    r.params = det->params();
+    log(name + ": " + (r.params.empty() ? std::string("no hyper-parameters") : hparams_str(r.params)) +
+        (r.searched ? " (APS, val AUROC " + std::to_string(r.aps.best_auroc) + ")" : ""));
+    r.id_test = det->score(in.id_test.f, in.id_test.images ? &in.id_test.images : nullptr);
+    sanitize(r.id_test);
+    r.id_test_gt = id_gt;
+    r.degenerate = r.id_test.degenerate;
+    int64_t hit = 0, n = 0;
+    for (size_t i = 0; i < id_gt.size(); i++)
+      if (id_gt[i] != -1) n++, hit += r.id_test.pred[i] == id_gt[i];
+    r.acc_detector = n ? (double)hit / (double)n : NAN;
+    for (auto [split, sets, rows] : {std::make_tuple("near", &in.near, &r.near), std::make_tuple("far", &in.far, &r.far)}) {
+      for (const NamedSet& s : *sets) {
+        s.f.validate(std::string(split) + " " + s.name);
+        DatasetResult d;
+        d.split = split;
+        d.name = s.name;
+        d.s = det->score(s.f, s.images ? &s.images : nullptr);
+        sanitize(d.s);
+        r.degenerate += d.s.degenerate;
+        std::vector<float> conf = r.id_test.conf;
+        conf.insert(conf.end(), d.s.conf.begin(), d.s.conf.end());
+        std::vector<int64_t> label = id_gt, pred = id_plain;  // ACC from the plain logits (METHOD.md)
+        label.insert(label.end(), d.s.conf.size(), -1);
+        pred.insert(pred.end(), d.s.pred.begin(), d.s.pred.end());
+        d.m = compute_metrics(conf, label, pred);
+        rows->push_back(std::move(d));
+      }
+    }
+    r.near_mean = mean_of(r.near);
+    r.far_mean = mean_of(r.far);
+    int64_t plain_hit = 0;
+    for (size_t i = 0; i < id_gt.size(); i++)
+      if (id_gt[i] != -1) plain_hit += id_plain[i] == id_gt[i];
+    r.acc = n ? (double)plain_hit / (double)n : NAN;
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (r.degenerate) log(name + ": " + std::to_string(r.degenerate) + " samples had an undefined score (set to -inf)");
+    log(name + ": near AUROC " + std::to_string(100 * r.near_mean.auroc) + ", far AUROC " +
+        std::to_string(100 * r.far_mean.auroc) + ", ACC " + std::to_string(100 * r.acc));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace ish::eval

@@ -1,0 +1,80 @@
+// Orchestration of an OOD evaluation over cached network outputs: fit, APS, score every split, compute
+// OpenOOD's metrics per dataset plus the near/far means, and write the outputs (CSV, .npy scores,
+// results.json, report.html). `ishscale eval` and the demo both call evaluate() + write_outputs().
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "eval/aps.h"
+#include "eval/detectors.h"
+#include "eval/metrics.h"
+
+namespace ish::eval {
+
+struct NamedSet {
+  std::string name;
+  FeatureSet f;
+  ImageStream images;  // optional: only odin reads it
+};
+
+struct EvalInputs {
+  Fc fc;
+  NamedSet id_test;                      // required; name e.g. "imagenet"
+  NamedSet id_val, ood_val, id_train;    // optional (size 0 = absent): APS, react, knn/vim/mds
+  std::vector<NamedSet> near, far;       // OOD test sets
+  InputGradNet* net = nullptr;           // odin only
+};
+
+struct EvalConfig {
+  std::vector<std::string> postprocessors;  // names from detector_names()
+  bool aps = true;                          // search grids on id_val vs ood_val when both exist
+  double percentile = -1;                   // >= 0: fix react/ash*/scale's percentile and skip their APS
+  std::map<std::string, HParams> fixed;     // per-detector hyper-parameters (skip APS for those)
+  std::function<void(const std::string&)> log;  // progress lines (stderr in the CLI)
+};
+
+struct DatasetResult {
+  std::string split;  // near | far
+  std::string name;
+  Metrics m;
+  Scores s;           // the OOD set's scores
+};
+
+struct PPResult {
+  std::string name;
+  HParams params;      // the values used
+  bool searched = false;
+  ApsResult aps;       // when searched
+  Scores id_test;      // ID test scores
+  std::vector<int64_t> id_test_gt;
+  std::vector<DatasetResult> near, far;
+  Metrics near_mean, far_mean;
+  double acc = 0;            // ID top-1 from the plain logits (METHOD.md)
+  double acc_detector = 0;   // ID top-1 from the detector's own predictions (the SCALE fork's number)
+  int64_t degenerate = 0;    // scores defined by us (s2 = 0 etc.), over every scored split
+  double seconds = 0;
+};
+
+std::vector<PPResult> evaluate(const EvalInputs& in, const EvalConfig& cfg);
+
+struct OutputOptions {
+  std::string out_dir;
+  bool save_csv = true;     // ood/<pp>.csv
+  bool save_score = false;  // scores/<pp>/<split>/<dataset>/{conf,pred,gt}.npy
+  bool report = true;       // report.html
+  std::string title = "ishscale OOD evaluation";
+  std::map<std::string, std::string> info;         // run facts for results.json / the report (arch, weights...)
+  std::map<std::string, int64_t> skipped_files;    // per list: images skipped while extracting
+  std::map<std::string, int64_t> counts;           // per list: samples scored
+};
+void write_outputs(const std::vector<PPResult>& results, const EvalInputs& in, const OutputOptions& opt);
+
+// OpenOOD's CSV text: ",FPR@95,AUROC,AUPR_IN,AUPR_OUT,ACC", the near datasets, "nearood", the far
+// datasets, "farood"; values x100 with '{:.2f}'.format.
+std::string openood_csv(const PPResult& r);
+// The self-contained HTML report (inline SVG; no external resources).
+std::string report_html(const std::vector<PPResult>& results, const OutputOptions& opt);
+
+}  // namespace ish::eval

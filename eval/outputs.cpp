@@ -1,0 +1,115 @@
+// CSV, .npy score dumps and results.json (report.html is in report_html.cpp).
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "engine/error.h"
+#include "eval/benchmark.h"
+#include "eval/npy.h"
+
+namespace ish::eval {
+namespace {
+
+// Python's '{:.2f}'.format (correctly rounded, as glibc's printf); NaN prints as 'nan'.
+std::string fmt2(double v) {
+  if (std::isnan(v)) return "nan";
+  char b[64];
+  std::snprintf(b, sizeof b, "%.2f", v);
+  return b;
+}
+
+std::string csv_row(const std::string& name, const Metrics& m) {
+  return name + "," + fmt2(100 * m.fpr95) + "," + fmt2(100 * m.auroc) + "," + fmt2(100 * m.aupr_in) + "," +
+         fmt2(100 * m.aupr_out) + "," + fmt2(100 * m.acc) + "\n";
+}
+
+nlohmann::json metrics_json(const Metrics& m) {
+  auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(100 * v) : nlohmann::json(nullptr); };
+  return {{"FPR@95", num(m.fpr95)}, {"AUROC", num(m.auroc)}, {"AUPR_IN", num(m.aupr_in)},
+          {"AUPR_OUT", num(m.aupr_out)}, {"ACC", num(m.acc)}};
+}
+
+nlohmann::json params_json(const HParams& p) {
+  nlohmann::json j = nlohmann::json::object();
+  for (auto& [k, v] : p) j[k] = v;
+  return j;
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    ISH_CHECK(f, "cannot write ", tmp);
+    f << text;
+    f.flush();
+    ISH_CHECK(f, "short write to ", tmp);
+  }
+  ISH_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename ", tmp, " to ", path);
+}
+
+void dump_scores(const std::string& dir, const Scores& s, const std::vector<int64_t>& gt) {
+  write_npy(dir + "/conf.npy", s.conf);
+  write_npy(dir + "/pred.npy", s.pred);
+  write_npy(dir + "/gt.npy", gt);
+}
+
+}  // namespace
+
+std::string openood_csv(const PPResult& r) {
+  std::string s = ",FPR@95,AUROC,AUPR_IN,AUPR_OUT,ACC\n";
+  for (auto [rows, mean, label] : {std::make_tuple(&r.near, &r.near_mean, "nearood"),
+                                   std::make_tuple(&r.far, &r.far_mean, "farood")}) {
+    if (rows->empty()) continue;
+    for (auto& d : *rows) s += csv_row(d.name, d.m);
+    s += csv_row(label, *mean);
+  }
+  return s;
+}
+
+void write_outputs(const std::vector<PPResult>& results, const EvalInputs& in, const OutputOptions& opt) {
+  ISH_CHECK(!opt.out_dir.empty(), "eval: no output directory");
+  make_dirs(opt.out_dir);
+  nlohmann::json j;
+  j["info"] = opt.info;
+  j["counts"] = opt.counts;
+  j["skipped_files"] = opt.skipped_files;
+  nlohmann::json pps = nlohmann::json::object();
+  for (const PPResult& r : results) {
+    if (opt.save_csv) {
+      make_dirs(opt.out_dir + "/ood");
+      write_text(opt.out_dir + "/ood/" + r.name + ".csv", openood_csv(r));
+    }
+    if (opt.save_score) {
+      const std::string base = opt.out_dir + "/scores/" + r.name;
+      dump_scores(base + "/id/" + in.id_test.name, r.id_test, r.id_test_gt);
+      for (auto* rows : {&r.near, &r.far})
+        for (auto& d : *rows) dump_scores(base + "/" + d.split + "/" + d.name, d.s, std::vector<int64_t>(d.s.conf.size(), -1));
+    }
+    nlohmann::json p;
+    p["hyperparams"] = params_json(r.params);
+    p["aps"] = r.searched;
+    if (r.searched) {
+      nlohmann::json tr = nlohmann::json::array();
+      for (auto& [hp, au] : r.aps.trace) tr.push_back({{"params", params_json(hp)}, {"val_auroc", 100 * au}});
+      p["aps_trace"] = tr;
+      p["aps_skipped"] = r.aps.skipped;
+    }
+    nlohmann::json m = nlohmann::json::object();
+    for (auto& d : r.near) m[d.name] = metrics_json(d.m);
+    if (!r.near.empty()) m["nearood"] = metrics_json(r.near_mean);
+    for (auto& d : r.far) m[d.name] = metrics_json(d.m);
+    if (!r.far.empty()) m["farood"] = metrics_json(r.far_mean);
+    p["metrics"] = m;
+    p["acc"] = std::isfinite(r.acc) ? nlohmann::json(100 * r.acc) : nlohmann::json(nullptr);
+    p["acc_detector_pred"] = std::isfinite(r.acc_detector) ? nlohmann::json(100 * r.acc_detector) : nlohmann::json(nullptr);
+    p["undefined_scores"] = r.degenerate;
+    p["seconds"] = r.seconds;
+    pps[r.name] = p;
+  }
+  j["postprocessors"] = pps;
+  write_text(opt.out_dir + "/results.json", j.dump(2) + "\n");
+  if (opt.report) write_text(opt.out_dir + "/report.html", report_html(results, opt));
+}
+
+}  // namespace ish::eval
