@@ -1,0 +1,48 @@
+# libFuzzer targets for the weights readers (included by the Makefile).
+#   make fuzz                      builds fuzz_safetensors and fuzz_pickle, then runs each FUZZ_SECONDS
+#   make fuzz FUZZ_SECONDS=600     the corpus grows in $(BUILD)/fuzz/corpus_<target>; a crash is written
+#                                  to $(BUILD)/fuzz/crash_<target>-<sha1>: reproduce it with
+#                                  $(BUILD)/fuzz/fuzz_<target> FILE
+# Needs clang with libFuzzer: Debian's clang-14 plus libclang-rt-14-dev.
+FUZZ_SECONDS ?= 60
+FUZZ_CXX ?= clang++
+FUZZ_DIR := $(BUILD)/fuzz
+FUZZ_TARGETS := safetensors pickle
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CXXFLAGS := -std=c++17 -O1 -g -fno-omit-frame-pointer -I. $(FUZZ_SAN)
+FUZZ_LIB_SRCS := weights/safetensors.cpp weights/zip.cpp weights/pickle.cpp weights/pth.cpp weights/load.cpp \
+  engine/tensor.cpp engine/dtype.cpp engine/device_nocuda.cpp fuzz/engine_stub.cpp
+FUZZ_OBJS := $(FUZZ_LIB_SRCS:%.cpp=$(FUZZ_DIR)/obj/%.o)
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+
+.PHONY: fuzz fuzz-build fuzz-check
+fuzz-check:
+	@mkdir -p $(FUZZ_DIR)
+	@echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }' > $(FUZZ_DIR)/probe.cpp
+	@$(FUZZ_CXX) -fsanitize=fuzzer $(FUZZ_DIR)/probe.cpp -o $(FUZZ_DIR)/probe 2>/dev/null || { \
+	  echo "fuzz: $(FUZZ_CXX) cannot link -fsanitize=fuzzer; install libFuzzer: apt-get install -y clang-14 libclang-rt-14-dev"; \
+	  exit 1; }
+
+$(FUZZ_DIR)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+$(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.cpp $(FUZZ_OBJS) | fuzz-check
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJS) -lz -o $@
+$(FUZZ_DIR)/seeds/.stamp: fuzz/make_seeds.py tools/fixtures_weights.py tools/st_io.py
+	$(PY) fuzz/make_seeds.py $(FUZZ_DIR)/seeds
+	@touch $@
+
+.SECONDARY: $(FUZZ_OBJS)
+fuzz-build: $(FUZZ_BINS) $(FUZZ_DIR)/seeds/.stamp
+
+# Each target runs FUZZ_SECONDS from its growing corpus plus the seeds; any crash fails the rule.
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_DIR)/corpus_$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+	  $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -rss_limit_mb=2048 -timeout=10 \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crash_$$t- \
+	    $(FUZZ_DIR)/corpus_$$t $(FUZZ_DIR)/seeds/$$t > $(FUZZ_DIR)/$$t.log 2>&1 \
+	    || { tail -n 40 $(FUZZ_DIR)/$$t.log; echo "fuzz: $$t FAILED (log $(FUZZ_DIR)/$$t.log)"; exit 1; }; \
+	  grep -E '^(Done|stat::number_of_executed_units)' $(FUZZ_DIR)/$$t.log || true; \
+	done; echo "fuzz: no crash in $(FUZZ_SECONDS)s per target"
