@@ -1,7 +1,7 @@
 // PIL-exact BILINEAR resampling (see resize.h for the algorithm and its rounding rules).
-// The inner loops are plain integer multiply-adds, which GCC vectorises at -O3 for this file.
-#pragma GCC optimize("O3")
+// The passes run the AVX2 kernels when the CPU has them (resize_avx2.cpp), else the portable loops.
 #include "engine/image/resize.h"
+#include "engine/image/resize_kernels.h"
 
 #include <algorithm>
 #include <cmath>
@@ -12,48 +12,30 @@
 namespace ish::img {
 namespace {
 
-constexpr int kPrecisionBits = 32 - 8 - 2;  // PIL's PRECISION_BITS
-constexpr int32_t kHalf = 1 << (kPrecisionBits - 1);
+using kern::clip8;
+using kern::kHalf;
+using kern::kPrecisionBits;
 
 inline double triangle(double x) {
   if (x < 0.0) x = -x;
   return x < 1.0 ? 1.0 - x : 0.0;
 }
 
-// Arithmetic shift then clamp: the same as PIL's clip8 lookup table.
-inline uint8_t clip8(int32_t v) {
-  v >>= kPrecisionBits;
-  return (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v));
-}
-
 // Horizontal pass over source rows [y0, y1), output columns [x0, x0+nx).
 void hpass(const View& src, int y0, int y1, const detail::Coeffs& c, int x0, int nx, uint8_t* dst,
            ptrdiff_t dst_stride) {
-  const int ks = c.ksize;
+  if (kern::have_avx2()) return kern::hpass_avx2(src, y0, y1, c, x0, nx, dst, dst_stride);
   for (int y = y0; y < y1; y++) {
     const uint8_t* s = src.row(y);
     uint8_t* d = dst + (ptrdiff_t)(y - y0) * dst_stride;
-    for (int i = 0; i < nx; i++) {
-      const int xx = x0 + i;
-      const int32_t* k = &c.k[(size_t)xx * ks];
-      const uint8_t* p = s + (ptrdiff_t)c.xmin[xx] * 3;
-      const int n = c.n[xx];
-      int32_t a0 = kHalf, a1 = kHalf, a2 = kHalf;
-      for (int t = 0; t < n; t++) {
-        a0 += p[3 * t + 0] * k[t];
-        a1 += p[3 * t + 1] * k[t];
-        a2 += p[3 * t + 2] * k[t];
-      }
-      d[3 * i + 0] = clip8(a0);
-      d[3 * i + 1] = clip8(a1);
-      d[3 * i + 2] = clip8(a2);
-    }
+    for (int i = 0; i < nx; i++) kern::hpixel(s, c, x0 + i, d + 3 * i);
   }
 }
 
 // Vertical pass: output rows [oy0, oy0+ny); `in` row r holds source row in_y0 + r.
 void vpass(const uint8_t* in, ptrdiff_t in_stride, int in_y0, const detail::Coeffs& c, int oy0, int ny,
            int nvals, uint8_t* dst, ptrdiff_t dst_stride) {
+  if (kern::have_avx2()) return kern::vpass_avx2(in, in_stride, in_y0, c, oy0, ny, nvals, dst, dst_stride);
   thread_local std::vector<int32_t> acc_buf;
   acc_buf.resize((size_t)nvals);
   int32_t* __restrict acc = acc_buf.data();
@@ -109,6 +91,21 @@ void precompute_coeffs(Coeffs& c, int in_size, float in0, float in1, int out_siz
     }
     c.xmin[xx] = xmin;
     c.n[xx] = xmax < 0 ? 0 : xmax;
+  }
+  // The same taps over a window of kq = ksize rounded up to 4 inputs inside [0, in_size) (shifted left
+  // at the right edge, padded with zero weights), each weight replicated 4x for the SIMD pass.
+  c.kq = (ks + 3) / 4 * 4;
+  c.xminq.clear();
+  c.kx4.clear();
+  if (in_size >= c.kq) {
+    c.xminq.resize(out_size);
+    c.kx4.assign((size_t)out_size * c.kq * 4, 0);
+    for (int xx = 0; xx < out_size; xx++) {
+      const int shift = std::max(0, c.xmin[xx] + c.kq - in_size);
+      c.xminq[xx] = c.xmin[xx] - shift;
+      for (int t = 0; t < c.n[xx]; t++)
+        for (int l = 0; l < 4; l++) c.kx4[((size_t)xx * c.kq + shift + t) * 4 + l] = c.k[(size_t)xx * ks + t];
+    }
   }
   c.in_size = in_size;
   c.out_size = out_size;

@@ -33,6 +33,9 @@ struct Coeffs {
   float in0 = 0, in1 = 0;
   std::vector<int> xmin, n;  // first tap and tap count per output index
   std::vector<int32_t> k;    // out_size * ksize
+  int kq = 0;                // ksize rounded up to 4
+  std::vector<int> xminq;    // the same taps as kq inputs from xminq (empty if in_size < kq)
+  std::vector<int32_t> kx4;  // out_size * kq * 4: each of those weights replicated 4x
 };
 void precompute_coeffs(Coeffs& c, int in_size, float in0, float in1, int out_size);
 }  // namespace detail
