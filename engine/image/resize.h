@@ -40,4 +40,9 @@ struct Coeffs {
 void precompute_coeffs(Coeffs& c, int in_size, float in0, float in1, int out_size);
 }  // namespace detail
 
+namespace kern {
+// Tests: run the portable loops even where AVX2 exists (both must give PIL's bytes).
+void force_portable(bool on);
+}  // namespace kern
+
 }  // namespace ish::img

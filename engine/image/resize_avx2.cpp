@@ -4,13 +4,17 @@
 //  - vertical: 8 output bytes at a time, accumulated over the taps in registers.
 #include <immintrin.h>
 
+#include <atomic>
+
 #include "engine/image/resize_kernels.h"
 
 namespace ish::img::kern {
 
+static std::atomic<bool> g_portable{false};
+void force_portable(bool on) { g_portable = on; }
 bool have_avx2() {
   static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
+  return yes && !g_portable.load(std::memory_order_relaxed);
 }
 
 __attribute__((target("avx2"))) void hpass_avx2(const View& src, int y0, int y1, const detail::Coeffs& c, int x0,

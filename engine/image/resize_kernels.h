@@ -35,6 +35,6 @@ void hpass_avx2(const View& src, int y0, int y1, const detail::Coeffs& c, int x0
 // Vertical pass: output rows [oy0, oy0+ny); `in` row r holds source row in_y0 + r; nvals bytes per row.
 void vpass_avx2(const uint8_t* in, ptrdiff_t in_stride, int in_y0, const detail::Coeffs& c, int oy0, int ny,
                 int nvals, uint8_t* dst, ptrdiff_t dst_stride);
-bool have_avx2();
+bool have_avx2();  // and not forced off by force_portable
 
 }  // namespace ish::img::kern
