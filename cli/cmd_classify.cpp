@@ -1,7 +1,123 @@
-// Placeholder until this subcommand lands: refuses with a clear message.
+// ishscale classify --weights W --arch A IMG... : top-5 (class index, probability) per image with the
+// eval preprocessing of METHOD.md (PIL-exact decode, resize 256, centre crop 224, normalise).
+// --dump DIR writes logits.npy [N,classes] and features.npy [N,feature_dim] (float32, argument order).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include "cli/args.h"
 #include "cli/commands.h"
-#include "engine/error.h"
+#include "engine/autograd.h"
+#include "engine/device.h"
+#include "engine/image/image.h"
+#include "engine/image/transform.h"
+#include "eval/npy.h"
+#include "models/resnet.h"
+#include "models/state_dict.h"
+#include "weights/load.h"
 
 namespace ish::cli {
-int cmd_classify(int, char**) { fail("'classify' is not implemented yet"); }
+
+namespace {
+constexpr int kResize = 256, kCrop = 224, kTopK = 5;
+
+void usage() {
+  std::printf(
+      "usage: ishscale classify --weights W --arch ARCH IMG... [--dump DIR] [--device cpu|cuda] [--batch-size N]\n"
+      "  Prints the top-5 (class index, probability) of each image. Preprocessing as torchvision eval:\n"
+      "  PIL-exact decode, Resize(256) bilinear, CenterCrop(224), ImageNet normalisation.\n"
+      "  --weights     safetensors or PyTorch .pth (zip or legacy), torchvision names (alias --ckpt-path)\n"
+      "  --arch        resnet18|resnet34|resnet50|resnet101|resnet152 (default resnet50)\n"
+      "  --dump DIR    write DIR/logits.npy [N,classes] and DIR/features.npy [N,features], float32\n"
+      "  --device      cpu (default) or cuda\n"
+      "  --batch-size  images per forward (default 16)\n");
+}
+
+// Top-k of softmax(logits) for one row, computed in double; ties keep the lower index.
+std::vector<std::pair<int, double>> topk_probs(const float* z, int n, int k) {
+  double mx = -INFINITY;
+  for (int i = 0; i < n; i++) mx = std::max(mx, (double)z[i]);
+  std::vector<double> p(n);
+  double s = 0;
+  for (int i = 0; i < n; i++) s += (p[i] = std::exp((double)z[i] - mx));
+  std::vector<int> idx(n);
+  std::iota(idx.begin(), idx.end(), 0);
+  k = std::min(k, n);
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int a, int b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+  std::vector<std::pair<int, double>> r;
+  for (int i = 0; i < k; i++) r.emplace_back(idx[i], p[idx[i]] / s);
+  return r;
+}
+}  // namespace
+
+int cmd_classify(int argc, char** argv) {
+  for (int i = 0; i < argc; i++)
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) { usage(); return 0; }
+  Args args(argc, argv);
+  args.alias("--ckpt-path", "--weights");
+  const std::string weights_path = args.get("--weights");
+  const std::string arch = args.get("--arch", "resnet50");
+  const std::string dump = args.get("--dump");
+  const std::string device = args.get("--device", "cpu");
+  const long long batch = args.get_int("--batch-size", 16);
+  args.finish();
+  const std::vector<std::string>& images = args.positional();
+  ISH_CHECK(!weights_path.empty(), "classify: --weights is required (see --help)");
+  ISH_CHECK(!images.empty(), "classify: no images given (see --help)");
+  ISH_CHECK(device == "cpu" || device == "cuda", "classify: --device must be cpu or cuda, got '", device, "'");
+  ISH_CHECK(batch >= 1 && batch <= 4096, "classify: --batch-size must be in [1, 4096], got ", batch);
+  const Device dev = device == "cuda" ? Device::CUDA : Device::CPU;
+  if (dev == Device::CUDA) ISH_CHECK(dev::cuda_available(), "classify: --device cuda: ", dev::cuda_unavailable_reason());
+
+  // The class count comes from the checkpoint's fc, so fine-tuned heads load too.
+  weights::StateDict sd = weights::load_any(weights_path);
+  int num_classes = -1;
+  for (auto& [name, t] : sd)
+    if ((name == "fc.weight" || name == "module.fc.weight") && t.dim() == 2) num_classes = (int)t.size(0);
+  models::ResNet model = models::ResNet::create(arch, num_classes);
+  ISH_CHECK(!model.config().cifar_stem, "classify: ", arch, " expects small inputs; classify uses ImageNet 224x224 preprocessing");
+  models::load_state_dict(model, sd, weights_path);
+  sd.clear();
+  model.to(dev);
+  model.eval();
+  NoGradGuard no_grad;
+
+  const int C = model.num_classes(), F = model.feature_dim();
+  const int64_t N = (int64_t)images.size();
+  std::vector<float> all_logits((size_t)N * C), all_feats((size_t)N * F);
+  const img::NormLut lut;
+  std::vector<uint8_t> crop((size_t)kCrop * kCrop * 3);
+  img::Image im;
+  for (int64_t b0 = 0; b0 < N; b0 += batch) {
+    const int64_t nb = std::min<int64_t>(batch, N - b0);
+    Tensor x = Tensor::empty({nb, kCrop, kCrop, 3});
+    for (int64_t i = 0; i < nb; i++) {
+      img::decode_file(images[b0 + i], im);
+      img::eval_u8(img::view(im), kResize, kCrop, kCrop, crop.data());
+      img::normalize(crop.data(), (size_t)kCrop * kCrop, lut, x.data<float>() + i * kCrop * kCrop * 3);
+    }
+    auto out = model.forward(x.to(dev));
+    auto lg = out.logits.to_f32_vector(), ft = out.features.to_f32_vector();
+    std::copy(lg.begin(), lg.end(), all_logits.begin() + b0 * C);
+    std::copy(ft.begin(), ft.end(), all_feats.begin() + b0 * F);
+  }
+  for (int64_t i = 0; i < N; i++) {
+    std::printf("%s\n", images[i].c_str());
+    int r = 1;
+    for (auto& [cls, p] : topk_probs(all_logits.data() + i * C, C, kTopK))
+      std::printf("  %d. class %4d  p=%.6g\n", r++, cls, p);
+  }
+  if (!dump.empty()) {
+    eval::make_dirs(dump);
+    eval::write_npy(dump + "/logits.npy", Tensor::from_f32(all_logits, {N, C}));
+    eval::write_npy(dump + "/features.npy", Tensor::from_f32(all_feats, {N, F}));
+    std::fprintf(stderr, "classify: wrote %s/logits.npy [%lld,%d] and features.npy [%lld,%d]\n", dump.c_str(),
+                 (long long)N, C, (long long)N, F);
+  }
+  return 0;
+}
+
 }  // namespace ish::cli

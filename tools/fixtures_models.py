@@ -9,8 +9,13 @@ For each arch it writes, into out_dir:
 Weights: torchvision init, then BN gamma/beta and fc bias randomised (so a swapped gamma/beta is
 caught), then BN statistics calibrated by 10 train-mode forwards with a cumulative average
 (momentum=None) so eval-mode activations are realistic; momentum is reset to 0.1 afterwards.
-Sizes: eval batch 2 at 224x224 for both; the train step runs at 224x224 (resnet18) and
-112x112 (resnet50: every layer still runs, layer4 at 4x4; a quarter of the cost).
+Gradients are also computed in float64 from the same fp32 weights and input: in fp32 a train-mode
+ResNet gradient sits on ReLU-mask discontinuities (a pre-activation within ~1e-6 of zero flips between
+two correct fp32 engines and moves a BN-bias gradient by percents; torch fp32 itself differs from torch
+fp64 by up to 17% on resnet50 here), so the 1e-3 gradient check runs where it is well posed: float64
+on both sides. The fp32 gradients stay in the file for the continuous parts (fc) and for reporting.
+Sizes: eval batch 2 at 224x224; the train step batch 2 at 112x112 (every layer still runs, layer4 at
+4x4; a quarter of the cost, which matters for torch's slow float64 convolutions).
 """
 import os
 import time
@@ -22,7 +27,7 @@ import st_io
 
 CONFIG = {
     # arch: (seed, eval size, train size, calibration batch, calibration size)
-    "resnet18": (1818, 224, 224, 4, 128),
+    "resnet18": (1818, 224, 112, 4, 128),
     "resnet50": (5050, 224, 112, 4, 128),
 }
 BATCH = 2
@@ -53,6 +58,12 @@ def _build(arch, seed, calib_batch, calib_size):
     return model
 
 
+def _load_copy(arch, sd):
+    m = getattr(torchvision.models, arch)()
+    m.load_state_dict(sd)
+    return m
+
+
 def _forward_with_features(model, x):
     feats = {}
     h = model.avgpool.register_forward_hook(lambda m, i, o: feats.__setitem__("f", torch.flatten(o, 1)))
@@ -80,6 +91,12 @@ def _make_one(out_dir, arch):
     # Degenerate activations (all-zero features, constant logits) would make the comparison vacuous.
     assert feats_eval.abs().max() > 1e-2 and logits_eval.std() > 1e-2, (arch, feats_eval.abs().max(), logits_eval.std())
 
+    # The same train step from the same state in float64 (see the module docstring for why).
+    m64 = _load_copy(arch, sd).double().train()
+    logits64, _ = _forward_with_features(m64, x_train.double())
+    loss64 = torch.nn.functional.cross_entropy(logits64, labels)
+    loss64.backward()
+
     model.train()
     model.zero_grad()
     logits_train, feats_train = _forward_with_features(model, x_train)
@@ -95,6 +112,12 @@ def _make_one(out_dir, arch):
         gold["grad." + name] = p.grad
     for name, b in model.named_buffers():
         gold["after." + name] = b
+    gold["loss64"] = loss64.reshape(1)
+    gold["logits64_train"] = logits64
+    for name, p in m64.named_parameters():
+        gold["grad64." + name] = p.grad
+    for name, b in m64.named_buffers():
+        gold["after64." + name] = b
     st_io.save(os.path.join(out_dir, f"{arch}_golden.safetensors"), gold)
     print(f"  {arch}: logits_eval std {logits_eval.std():.3f}, features max {feats_eval.max():.3f}, "
           f"loss {loss.item():.4f}", flush=True)

@@ -1,0 +1,41 @@
+// The state-dict <-> model mapping. Files always hold torchvision's names and layout (conv weights
+// KCRS, F32, num_batches_tracked I64 []), so torchvision, timm and OpenOOD checkpoints load and PyTorch
+// can load ours back with load_state_dict(strict=True).
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "models/resnet.h"
+
+namespace ish::models {
+
+// Conv weight layout conversions ([K,C,R,S] <-> [K,R,S,C]); CPU, any float dtype kept.
+Tensor kcrs_to_krsc(const Tensor& w);
+Tensor krsc_to_kcrs(const Tensor& w);
+
+struct LoadOptions {
+  // Keys starting with one of these are ignored (e.g. "optim." in a training checkpoint).
+  std::vector<std::string> ignore_prefixes;
+};
+
+// Strict loading: every missing, unexpected and shape-mismatched key (and any dtype that cannot be
+// converted) is listed in ONE ish::Error naming `source`; nothing is written unless all keys are good.
+// Float tensors may be F32/F64/F16/BF16 (converted to the model's dtype). num_batches_tracked is optional and kept
+// when present. A "module." prefix on every key is stripped. Tensors are copied into the model's own
+// storage (on its device), so references held elsewhere (an optimizer) stay valid.
+void load_state_dict(ResNet& model, const NamedTensors& sd, const std::string& source,
+                     const LoadOptions& opt = {});
+void load_state_dict(ResNet& model, const std::map<std::string, Tensor>& sd, const std::string& source,
+                     const LoadOptions& opt = {});
+
+// The model's state in torchvision order, names and layout, as F32 CPU tensors (copies);
+// num_batches_tracked is I64 [].
+NamedTensors state_dict(ResNet& model);
+
+// From a file: safetensors or .pth (zip or legacy), detected by content.
+void load_weights(ResNet& model, const std::string& path, const LoadOptions& opt = {});
+// Writes a safetensors file (atomically) in torchvision layout; metadata gains "arch" and "format":"pt".
+void save_weights(ResNet& model, const std::string& path, std::map<std::string, std::string> metadata = {});
+
+}  // namespace ish::models
