@@ -89,7 +89,7 @@ template <bool RELU, bool RES>
 __device__ __forceinline__ float bn_out(float x, float m, float s, float b, float r) {
   float v = (x - m) * s + b;
   if (RES) v += r;
-  if (RELU) v = v > 0.f ? v : 0.f;
+  if (RELU) v = v < 0.f ? 0.f : v;  // NaN passes through, as torch.relu
   return v;
 }
 

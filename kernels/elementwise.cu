@@ -1,5 +1,5 @@
-// Element-wise families used by the op layer (in place allowed: no __restrict__). Grid-stride loops; the body is one templated
-// functor so each family is one kernel. Bandwidth-bound: 16-byte loads would add ~10% on large
+// Element-wise families used by the op layer (in place is allowed: no __restrict__). Grid-stride
+// loops; the body is one templated functor, so each family is one kernel. Bandwidth-bound: 16-byte loads would add ~10% on large
 // tensors (see docs/perf-notes.md); these ops are off the ResNet hot path, so they stay scalar.
 #include "kernels/common.cuh"
 
@@ -17,7 +17,7 @@ __global__ void map2(int64_t n, const float* a, const float* b, float* y, F f) {
     y[i] = f(a[i], b[i]);
 }
 
-struct ReluF { __device__ float operator()(float v) const { return v > 0.f ? v : 0.f; } };
+struct ReluF { __device__ float operator()(float v) const { return v < 0.f ? 0.f : v; } };  // NaN passes
 struct ExpF { __device__ float operator()(float v) const { return expf(v); } };
 struct LogF { __device__ float operator()(float v) const { return logf(v); } };
 struct NegF { __device__ float operator()(float v) const { return -v; } };

@@ -6,7 +6,7 @@
 //   strategy 2 minksample_lnscale:  out = |x| * (s1/s2) at the kept positions, 0 elsewhere.
 // The reference scatters the kept |x| (topk of x.abs()), not the signed x; for ResNet features
 // (after ReLU) the two agree. A row whose s2 is 0 (all kept |x| zero) gives an all-zero row
-// instead of the reference's NaN. The k-th largest |x| is found by a 4-pass, 8-bit radix select
+// instead of the reference's NaN; a row holding NaN/Inf gives all NaN. The k-th largest |x| is found by a 4-pass, 8-bit radix select
 // on the float bits (non-negative floats order like their bit patterns); ranks among ties come
 // from a block-wide prefix count in index order. Sums use doubles in a fixed tree: deterministic.
 #include "kernels/common.cuh"
@@ -50,8 +50,16 @@ __global__ void __launch_bounds__(kBlock) ish_k(int64_t D, int64_t k, int strate
   float* orow = out + (int64_t)blockIdx.x * D;
 
   double s1 = 0;
-  for (int64_t j = threadIdx.x; j < D; j += blockDim.x) s1 += (double)xr[j];
+  int bad = 0;
+  for (int64_t j = threadIdx.x; j < D; j += blockDim.x) {
+    s1 += (double)xr[j];
+    bad += !isfinite(xr[j]);
+  }
   s1 = block_sum(s1, shd);
+  if (block_sum(bad, shi) > 0) {  // a non-finite row stays visibly poisoned (as the CPU twin)
+    for (int64_t j = threadIdx.x; j < D; j += blockDim.x) orow[j] = NAN;
+    return;
+  }
 
   // Radix select of the k-th largest key, 8 bits at a time from the top.
   uint32_t prefix = 0, mask = 0;

@@ -26,12 +26,14 @@ __global__ void maxpool_fwd_k(PoolDims d, const float* __restrict__ x, float* __
         const int64_t w = q * d.sw - d.pw + (int64_t)j * d.dw;
         if (w < 0 || w >= d.W) continue;
         const float v = xn[(h * d.W + w) * d.C];
-        if (arg < 0 || v > best) {  // ties keep the first maximum
+        if (arg < 0 || v > best || isnan(v)) {  // ties keep the first maximum; NaN wins (torch)
           best = v;
           arg = h * d.W + w;
+          if (isnan(v)) goto done;
         }
       }
     }
+  done:
     y[o] = best;
     if (idx) idx[o] = arg;
   }
@@ -72,9 +74,9 @@ __global__ void gap_fwd_k(int64_t N, int64_t HW, int64_t C, const float* __restr
   for (int64_t o = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; o < total; o += (int64_t)gridDim.x * blockDim.x) {
     const int64_t n = o / C, c = o % C;
     const float* xp = x + n * HW * C + c;
-    float s = 0.f;
+    double s = 0;  // double, in hw order: bitwise equal to the CPU twin
     for (int64_t i = 0; i < HW; i++) s += xp[i * C];
-    y[o] = s / (float)HW;
+    y[o] = (float)(s / (double)HW);
   }
 }
 
