@@ -222,6 +222,15 @@ TEST_CASE("image: torchvision size rules") {
   CHECK((l == 18 && t == 18));
   center_crop_offsets(20, 21, 28, 28, l, t);  // padding (8//2, 7//2)
   CHECK((l == -4 && t == -3));
+  // An extreme aspect ratio resizes to 256 x 5,120,000 virtually: only the crop's taps are computed.
+  Image thin;
+  thin.w = 1;
+  thin.h = 20000;
+  thin.px.assign(3 * 20000, 77);
+  std::vector<uint8_t> out(224 * 224 * 3);
+  eval_u8(view(thin), 256, 224, 224, out.data());
+  CHECK(out[0] == 77);
+  CHECK(out.back() == 77);
 }
 
 TEST_CASE("image: resize coefficients are normalised fixed point") {

@@ -41,7 +41,7 @@ void vpass(const uint8_t* in, ptrdiff_t in_stride, int in_y0, const detail::Coef
   int32_t* __restrict acc = acc_buf.data();
   const int ks = c.ksize;
   for (int j = 0; j < ny; j++) {
-    const int yy = oy0 + j;
+    const int yy = oy0 + j - c.begin;
     const int32_t* k = &c.k[(size_t)yy * ks];
     const int n = c.n[yy];
     const uint8_t* base = in + (ptrdiff_t)(c.xmin[yy] - in_y0) * in_stride;
@@ -59,19 +59,24 @@ void vpass(const uint8_t* in, ptrdiff_t in_stride, int in_y0, const detail::Coef
 }  // namespace
 
 namespace detail {
-void precompute_coeffs(Coeffs& c, int in_size, float in0, float in1, int out_size) {
-  if (c.in_size == in_size && c.out_size == out_size && c.in0 == in0 && c.in1 == in1) return;
+void precompute_coeffs(Coeffs& c, int in_size, float in0, float in1, int out_size, int begin, int end) {
+  if (end < 0) end = out_size;
+  ISH_ASSERT(0 <= begin && begin <= end && end <= out_size);
+  if (c.in_size == in_size && c.out_size == out_size && c.in0 == in0 && c.in1 == in1 && c.begin == begin &&
+      c.end == end)
+    return;
+  const int m = end - begin;
   const double scale = (double)(float)(in1 - in0) / out_size;
   const double filterscale = scale < 1.0 ? 1.0 : scale;
   const double support = 1.0 * filterscale;  // BILINEAR's support is 1
   const int ks = (int)std::ceil(support) * 2 + 1;
   c.ksize = ks;
-  c.xmin.assign(out_size, 0);
-  c.n.assign(out_size, 0);
-  c.k.assign((size_t)out_size * ks, 0);
+  c.xmin.assign(m, 0);
+  c.n.assign(m, 0);
+  c.k.assign((size_t)m * ks, 0);
   std::vector<double> w(ks);
   const double ss = 1.0 / filterscale;
-  for (int xx = 0; xx < out_size; xx++) {
+  for (int xx = begin; xx < end; xx++) {
     const double center = in0 + (xx + 0.5) * scale;
     int xmin = (int)(center - support + 0.5);  // C truncation, as PIL
     if (xmin < 0) xmin = 0;
@@ -84,13 +89,13 @@ void precompute_coeffs(Coeffs& c, int in_size, float in0, float in1, int out_siz
       w[x] = triangle((x + xmin - center + 0.5) * ss);
       ww += w[x];
     }
-    int32_t* k = &c.k[(size_t)xx * ks];
+    int32_t* k = &c.k[(size_t)(xx - begin) * ks];
     for (int x = 0; x < xmax; x++) {
       const double v = ww != 0.0 ? w[x] / ww : w[x];
       k[x] = v < 0 ? (int32_t)(-0.5 + v * (1 << kPrecisionBits)) : (int32_t)(0.5 + v * (1 << kPrecisionBits));
     }
-    c.xmin[xx] = xmin;
-    c.n[xx] = xmax < 0 ? 0 : xmax;
+    c.xmin[xx - begin] = xmin;
+    c.n[xx - begin] = xmax < 0 ? 0 : xmax;
   }
   // The same taps over a window of kq = ksize rounded up to 4 inputs inside [0, in_size) (shifted left
   // at the right edge, padded with zero weights), each weight replicated 4x for the SIMD pass.
@@ -98,9 +103,9 @@ void precompute_coeffs(Coeffs& c, int in_size, float in0, float in1, int out_siz
   c.xminq.clear();
   c.kx4.clear();
   if (in_size >= c.kq) {
-    c.xminq.resize(out_size);
-    c.kx4.assign((size_t)out_size * c.kq * 4, 0);
-    for (int xx = 0; xx < out_size; xx++) {
+    c.xminq.resize(m);
+    c.kx4.assign((size_t)m * c.kq * 4, 0);
+    for (int xx = 0; xx < m; xx++) {
       const int shift = std::max(0, c.xmin[xx] + c.kq - in_size);
       c.xminq[xx] = c.xmin[xx] - shift;
       for (int t = 0; t < c.n[xx]; t++)
@@ -109,6 +114,8 @@ void precompute_coeffs(Coeffs& c, int in_size, float in0, float in1, int out_siz
   }
   c.in_size = in_size;
   c.out_size = out_size;
+  c.begin = begin;
+  c.end = end;
   c.in0 = in0;
   c.in1 = in1;
 }
@@ -134,16 +141,17 @@ void resize_bilinear(const View& src, int out_w, int out_h, const Box* box, cons
       std::memcpy(dst + y * dst_stride, src.row(roi.y + y) + (ptrdiff_t)roi.x * 3, (size_t)roi.w * 3);
     return;
   }
-  if (need_h) detail::precompute_coeffs(ch, src.w, b.x0, b.x1, out_w);
+  // Taps only for the output columns/rows asked for (a huge resized size costs nothing extra).
+  if (need_h) detail::precompute_coeffs(ch, src.w, b.x0, b.x1, out_w, roi.x, roi.x + roi.w);
   if (!need_v) {
     hpass(src, roi.y, roi.y + roi.h, ch, roi.x, roi.w, dst, dst_stride);
     return;
   }
-  detail::precompute_coeffs(cv, src.h, b.y0, b.y1, out_h);
+  detail::precompute_coeffs(cv, src.h, b.y0, b.y1, out_h, roi.y, roi.y + roi.h);
   int ylo = src.h, yhi = 0;  // source rows the vertical pass reads
   for (int y = roi.y; y < roi.y + roi.h; y++) {
-    ylo = std::min(ylo, cv.xmin[y]);
-    yhi = std::max(yhi, cv.xmin[y] + cv.n[y]);
+    ylo = std::min(ylo, cv.xmin[y - cv.begin]);
+    yhi = std::max(yhi, cv.xmin[y - cv.begin] + cv.n[y - cv.begin]);
   }
   if (yhi <= ylo) { ylo = 0; yhi = 1; }  // no taps at all (degenerate box): read a valid row
   if (!need_h) {

@@ -30,6 +30,7 @@ namespace detail {
 // Fixed-point taps for one axis (exposed for tests).
 struct Coeffs {
   int in_size = -1, out_size = -1, ksize = 0;
+  int begin = 0, end = 0;    // the output indices held: [begin, end); arrays are indexed by xx - begin
   float in0 = 0, in1 = 0;
   std::vector<int> xmin, n;  // first tap and tap count per output index
   std::vector<int32_t> k;    // out_size * ksize
@@ -37,7 +38,7 @@ struct Coeffs {
   std::vector<int> xminq;    // the same taps as kq inputs from xminq (empty if in_size < kq)
   std::vector<int32_t> kx4;  // out_size * kq * 4: each of those weights replicated 4x
 };
-void precompute_coeffs(Coeffs& c, int in_size, float in0, float in1, int out_size);
+void precompute_coeffs(Coeffs& c, int in_size, float in0, float in1, int out_size, int begin = 0, int end = -1);
 }  // namespace detail
 
 namespace kern {

@@ -28,13 +28,13 @@ __attribute__((target("avx2"))) void hpass_avx2(const View& src, int y0, int y1,
     const uint8_t* s = src.row(y);
     uint8_t* d = dst + (ptrdiff_t)(y - y0) * dst_stride;
     for (int i = 0; i < nx; i++) {
-      const int xx = x0 + i;
-      if (c.kx4.empty() || 3 * (c.xminq[xx] + kq) + 4 > limit) {
+      const int xx = x0 + i, jx = xx - c.begin;
+      if (c.kx4.empty() || 3 * (c.xminq[jx] + kq) + 4 > limit) {
         hpixel(s, c, xx, d + 3 * i);
         continue;
       }
-      const uint8_t* p = s + (ptrdiff_t)c.xminq[xx] * 3;
-      const int32_t* k = &c.kx4[(size_t)xx * kq * 4];
+      const uint8_t* p = s + (ptrdiff_t)c.xminq[jx] * 3;
+      const int32_t* k = &c.kx4[(size_t)jx * kq * 4];
       __m256i acc = _mm256_setzero_si256();
       for (int g = 0; g < kq; g += 4) {
         const __m128i px = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i*)(p + 3 * g)), shuf);
@@ -59,7 +59,7 @@ __attribute__((target("avx2"))) void vpass_avx2(const uint8_t* in, ptrdiff_t in_
                                                 ptrdiff_t dst_stride) {
   const __m256i half = _mm256_set1_epi32(kHalf);
   for (int j = 0; j < ny; j++) {
-    const int yy = oy0 + j;
+    const int yy = oy0 + j - c.begin;
     const int32_t* k = &c.k[(size_t)yy * c.ksize];
     const int n = c.n[yy];
     const uint8_t* base = in + (ptrdiff_t)(c.xmin[yy] - in_y0) * in_stride;

@@ -16,10 +16,11 @@ inline uint8_t clip8(int32_t v) {
 
 // One output pixel of the horizontal pass with the exact (unpadded) taps.
 inline void hpixel(const uint8_t* s, const detail::Coeffs& c, int xx, uint8_t* d) {
-  const int32_t* k = &c.k[(size_t)xx * c.ksize];
-  const uint8_t* p = s + (ptrdiff_t)c.xmin[xx] * 3;
+  const int j = xx - c.begin;
+  const int32_t* k = &c.k[(size_t)j * c.ksize];
+  const uint8_t* p = s + (ptrdiff_t)c.xmin[j] * 3;
   int32_t a0 = kHalf, a1 = kHalf, a2 = kHalf;
-  for (int t = 0; t < c.n[xx]; t++) {
+  for (int t = 0; t < c.n[j]; t++) {
     a0 += p[3 * t + 0] * k[t];
     a1 += p[3 * t + 1] * k[t];
     a2 += p[3 * t + 2] * k[t];
