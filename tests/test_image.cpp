@@ -69,7 +69,7 @@ TEST_CASE("image: decode matches PIL convert('RGB') bit-exactly") {
 static int check_eval_cases() {
   const Goldens& g = goldens();
   const NormLut lut;
-  int n = 0;
+  int n = 0, nnorm = 0;
   for (const auto& c : g.cases) {
     if (c["kind"] != "eval") continue;
     const std::string name = c["name"];
@@ -79,13 +79,17 @@ static int check_eval_cases() {
     std::vector<uint8_t> out((size_t)cs * cs * 3, 0xAB);
     eval_u8(view(im), rs, cs, cs, out.data());
     CHECK_MESSAGE(diff_bytes(key, out.data(), cs, cs) == 0, key);
-    std::vector<float> f(out.size());
-    normalize(out.data(), (size_t)cs * cs, lut, f.data());
-    Tensor ours = Tensor::from_f32(f, {cs, cs, 3});
-    // 1e-6: float32 ops in the same order as ToTensor+Normalize (in practice the max error is 0).
-    test::check_close(ours, g.file.load(name + ".norm"), 0, 1e-6, key + " normalised");
+    if (g.file.has(name + ".norm")) {
+      std::vector<float> f(out.size());
+      normalize(out.data(), (size_t)cs * cs, lut, f.data());
+      Tensor ours = Tensor::from_f32(f, {cs, cs, 3});
+      // 1e-6: float32 ops in the same order as ToTensor+Normalize (in practice the max error is 0).
+      test::check_close(ours, g.file.load(name + ".norm"), 0, 1e-6, key + " normalised");
+      nnorm++;
+    }
     n++;
   }
+  CHECK(nnorm >= 11);
   return n;
 }
 

@@ -4,7 +4,7 @@ Writes into <out>/image/ the test images (the three real JPEGs shipped by Debian
 JPEGs/PNGs made here, and corrupt files) and <out>/image.safetensors holding, per case:
   <name>.decoded  uint8 [H,W,3]  np.array(Image.open(f).convert("RGB"))
   <name>.eval     uint8 [C,C,3]  CenterCrop(crop)(Resize(resize)(img))
-  <name>.norm     f32   [C,C,3]  Normalize(ImageNet)(ToTensor(...)), HWC
+  <name>.norm     f32   [C,C,3]  Normalize(ImageNet)(ToTensor(...)), HWC (NORM_CASES and extra sizes)
   <name>.out      uint8          resize-only / crop+resize cases
 and metadata "cases" (JSON) describing each case, plus "norm_lut" f32 [256,3].
 """
@@ -26,6 +26,10 @@ REAL = {
     "flower": "/usr/lib/python3/dist-packages/sklearn/datasets/images/flower.jpg",
 }
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+BILINEAR = getattr(Image, "Resampling", Image).BILINEAR  # Pillow >= 9.1 names, older ones too
+ADAPTIVE = getattr(Image, "Palette", Image).ADAPTIVE
+# Cases whose normalised floats are stored too (every value is also checked through norm_lut).
+NORM_CASES = {"grace_hopper", "china", "flower", "gray", "cmyk", "png_rgba", "odd_257x300"}
 
 
 def _texture(w, h, seed):
@@ -78,7 +82,7 @@ def _synthetic(d):
     rgba = np.dstack([_texture(200, 150, 20), np.random.RandomState(20).randint(0, 256, (150, 200), np.uint8)])
     png("png_rgba", Image.fromarray(rgba, "RGBA"))
     png("png_rgb", Image.fromarray(_texture(129, 97, 21)))
-    pal = Image.fromarray(_texture(160, 120, 22)).convert("P", palette=Image.ADAPTIVE, colors=50)
+    pal = Image.fromarray(_texture(160, 120, 22)).convert("P", palette=ADAPTIVE, colors=50)
     pal.info["transparency"] = 3
     p = os.path.join(d, "png_palette.png")
     pal.save(p, "PNG", transparency=3)
@@ -156,7 +160,8 @@ def make(out_dir):
         for rs, cs in ((256, 224),):
             e = T.CenterCrop(cs)(T.Resize(rs)(rgb))
             tensors[name + ".eval"] = np.array(e)
-            tensors[name + ".norm"] = norm(e).permute(1, 2, 0).contiguous()
+            if name in NORM_CASES:
+                tensors[name + ".norm"] = norm(e).permute(1, 2, 0).contiguous()
         cases.append({"name": name, "file": os.path.basename(p), "kind": "eval", "resize": 256, "crop": 224})
 
     # Other eval sizes (the 28x28 demo, and a crop larger than the resized image: zero padding).
@@ -173,7 +178,7 @@ def make(out_dir):
                             ("odd_257x300", (57, 399), None), ("s420", (777, 123), None),
                             ("flower", (150, 120), (10.5, 20.25, 300.75, 200.0)),
                             ("tiny_13x7", (64, 40), (1.0, 0.5, 12.0, 7.0))):
-        r = loaded[name].resize(size, Image.BILINEAR, box=box)
+        r = loaded[name].resize(size, BILINEAR, box=box)
         key = f"{name}.resize_{size[0]}x{size[1]}" + ("_box" if box else "")
         tensors[key] = np.array(r)
         cases.append({"name": key, "file": os.path.basename(imgs[name]), "kind": "resize", "w": size[0],
