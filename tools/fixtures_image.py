@@ -45,6 +45,20 @@ def _texture(w, h, seed):
     return np.clip(a, 0, 255).astype(np.uint8)
 
 
+def _png_raw(path, arr, color_type):
+    """A 16-bit PNG written by hand (PIL cannot write 16-bit RGB/RGBA/LA): arr is uint16 [H,W,C]."""
+    import struct
+    import zlib
+    h, w = arr.shape[:2]
+    raw = b"".join(b"\x00" + arr[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(t, data):
+        return struct.pack(">I", len(data)) + t + data + struct.pack(">I", zlib.crc32(t + data) & 0xFFFFFFFF)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
 def _synthetic(d):
     """Writes the synthetic images; returns {name: path}."""
     out = {}
@@ -92,6 +106,11 @@ def _synthetic(d):
     g16 = (np.random.RandomState(24).rand(48, 64) * 600).astype(np.uint16)  # many values > 255 (PIL clips)
     png("png_gray16", Image.fromarray(g16, "I;16"))
     png("png_1bit", Image.fromarray(_texture(50, 40, 25)[..., 2] > 128).convert("1"))
+    rs = np.random.RandomState(26)
+    for name, ct, c in (("png_rgb16", 2, 3), ("png_rgba16", 6, 4), ("png_la16", 4, 2)):
+        p = os.path.join(d, name + ".png")
+        _png_raw(p, rs.randint(0, 65536, (37, 53, c)).astype(np.uint16), ct)
+        out[name] = p
     return out
 
 
