@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Training fixtures: torch.optim.SGD trajectories, OpenOOD's cosine LambdaLR, and ISH steps on a small
-torchvision ResNet-18 (32x32 input), with an ISH linear written from METHOD.md / OpenOOD's semantics.
+torchvision ResNet-18 (64x64 input), with an ISH linear written from METHOD.md / OpenOOD's semantics.
 
 Writes into OUT/:
   train_sgd.safetensors    two configs x two parameter groups x 3 steps with fixed gradients
@@ -123,21 +123,27 @@ def make_opt(net, lr, total_steps=None):
     return opt, sched
 
 
+# ISH multiplies the fc gradient by exp(s1/s2) (~30x on a random net): at lr 0.001 the 3-step trajectory
+# stays smooth (fc.weight still moves by more than its own size, conv1 by ~5%), so fp32 rounding
+# differences between engines are not amplified by a chaotic loss.
+LR = 0.001
+
+
 def make_ish(out):
     rng = np.random.RandomState(5)
     B, steps = 4, 3
-    xs = rng.randint(0, 256, size=(B * steps, 32, 32, 3)).astype(np.uint8)
+    xs = rng.randint(0, 256, size=(B * steps, 64, 64, 3)).astype(np.uint8)
     ys = rng.randint(0, 10, size=(B * steps,)).astype(np.int64)
     init = small_resnet(3)
     t = {"data.x": xs, "data.y": ys}
     for k, v in init.state_dict().items():
         t["init." + k] = v.clone()
-    # One step with and without ISH from the same start (lr 0.1 so the update is visible).
+    # One step with and without ISH from the same start.
     for tag, ish in (("ish1", True), ("ce1", False)):
         net = small_resnet(3)
         net.load_state_dict(init.state_dict())
         net.train()
-        opt, _ = make_opt(net, 0.1)
+        opt, _ = make_opt(net, LR)
         loss = torch.nn.functional.cross_entropy(forward(net, xs[:B], ish), torch.from_numpy(ys[:B]))
         opt.zero_grad()
         loss.backward()
@@ -149,7 +155,7 @@ def make_ish(out):
     net = small_resnet(3)
     net.load_state_dict(init.state_dict())
     net.train()
-    opt, sched = make_opt(net, 0.1, total_steps=steps)
+    opt, sched = make_opt(net, LR, total_steps=steps)
     losses = []
     for s in range(steps):
         loss = torch.nn.functional.cross_entropy(forward(net, xs[s * B:(s + 1) * B], True),
