@@ -2,8 +2,6 @@
 //  - horizontal: four taps' RGB per 16-byte load, shuffled to RGB0 groups and widened to int32;
 //    each lane group is multiplied by its tap's coefficient (replicated 4x in Coeffs::kx4);
 //  - vertical: 8 output bytes at a time, accumulated over the taps in registers.
-#include <immintrin.h>
-
 #include <atomic>
 
 #include "engine/image/resize_kernels.h"
@@ -12,6 +10,20 @@ namespace ish::img::kern {
 
 static std::atomic<bool> g_portable{false};
 void force_portable(bool on) { g_portable = on; }
+
+}  // namespace ish::img::kern
+
+#if !defined(__x86_64__)
+namespace ish::img::kern {
+bool have_avx2() { return false; }  // other architectures use the portable loops
+void hpass_avx2(const View&, int, int, const detail::Coeffs&, int, int, uint8_t*, ptrdiff_t) {}
+void vpass_avx2(const uint8_t*, ptrdiff_t, int, const detail::Coeffs&, int, int, int, uint8_t*, ptrdiff_t) {}
+}  // namespace ish::img::kern
+#else
+#include <immintrin.h>
+
+namespace ish::img::kern {
+
 bool have_avx2() {
   static const bool yes = __builtin_cpu_supports("avx2");
   return yes && !g_portable.load(std::memory_order_relaxed);
@@ -88,3 +100,4 @@ __attribute__((target("avx2"))) void vpass_avx2(const uint8_t* in, ptrdiff_t in_
 }
 
 }  // namespace ish::img::kern
+#endif  // __x86_64__
