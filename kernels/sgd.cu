@@ -1,11 +1,13 @@
 // SGD over every parameter in one launch (torch.optim.SGD semantics, fp32):
 //   d = g + wd*p;  buf = first ? d : momentum*buf + (1-dampening)*d;
 //   d = nesterov ? d + momentum*buf : buf;  p -= lr*d.
-// Tensors are cut into fixed chunks; block b walks chunks b, b+grid, ... The tensor and chunk
-// tables live on the device, cached per parameter list (a few kept), so a warm training step
-// costs one launch per list and no host-to-device copy. Each product and sum is rounded
-// on its own (__fmul_rn/__fadd_rn, no FMA contraction), as torch's CPU kernels and our CPU twin do.
-#include <vector>
+// The tensor list travels in the kernel's parameter block (up to 32 KB on Volta and newer with
+// CUDA >= 12.1): no device table, no host-to-device copy, no allocation, one launch for up to
+// kMaxTensors tensors (ResNet-50 has 161). Each tensor is cut into kChunk-element chunks; block b
+// finds its tensor by a binary search over the chunk prefix sums, then walks chunks b, b+grid...
+// Each product and sum is rounded on its own (__fmul_rn/__fadd_rn: no FMA contraction), as
+// torch's CPU kernels and our CPU twin (train/sgd.h) do, so the two agree bitwise.
+#include <algorithm>
 
 #include "kernels/common.cuh"
 
@@ -13,89 +15,39 @@ namespace ish::cuda {
 namespace {
 
 constexpr int64_t kChunk = 16384;
-struct Chunk {
-  int t;
-  int64_t start;
+constexpr int kMaxTensors = 600;  // 600 * (40 + 4) bytes + header: under the 32 KB parameter limit
+
+struct SgdArgs {
+  int count;
+  int total_chunks;
+  float lr, mom, damp;
+  bool nesterov, first;
+  SgdTensor t[kMaxTensors];
+  int chunk_start[kMaxTensors + 1];  // prefix sums of the per-tensor chunk counts
 };
 
-__global__ void sgd_k(const SgdTensor* __restrict__ ts, const Chunk* __restrict__ chunks, int nchunks, float lr,
-                      float mom, float damp, bool nesterov, bool first) {
-  for (int ci = blockIdx.x; ci < nchunks; ci += gridDim.x) {
-    const Chunk ch = chunks[ci];
-    const SgdTensor t = ts[ch.t];
-    const int64_t end = min(t.n, ch.start + kChunk);
-    for (int64_t i = ch.start + threadIdx.x; i < end; i += blockDim.x) {
+__global__ void sgd_k(const __grid_constant__ SgdArgs a) {
+  for (int ci = blockIdx.x; ci < a.total_chunks; ci += gridDim.x) {
+    int lo = 0, hi = a.count - 1;  // last tensor with chunk_start <= ci
+    while (lo < hi) {
+      const int mid = (lo + hi + 1) >> 1;
+      if (a.chunk_start[mid] <= ci) lo = mid;
+      else hi = mid - 1;
+    }
+    const SgdTensor& t = a.t[lo];
+    const int64_t start = (int64_t)(ci - a.chunk_start[lo]) * kChunk, end = min(t.n, start + kChunk);
+    for (int64_t i = start + threadIdx.x; i < end; i += blockDim.x) {
       const float p = t.param[i];
       float d = t.grad[i];
       if (t.weight_decay != 0.f) d = __fadd_rn(d, __fmul_rn(t.weight_decay, p));
-      if (mom != 0.f) {
-        const float b = first ? d : __fadd_rn(__fmul_rn(t.momentum[i], mom), __fmul_rn(1.f - damp, d));
+      if (a.mom != 0.f) {
+        const float b = a.first ? d : __fadd_rn(__fmul_rn(t.momentum[i], a.mom), __fmul_rn(1.f - a.damp, d));
         t.momentum[i] = b;
-        d = nesterov ? __fadd_rn(d, __fmul_rn(mom, b)) : b;
+        d = a.nesterov ? __fadd_rn(d, __fmul_rn(a.mom, b)) : b;
       }
-      t.param[i] = __fadd_rn(p, __fmul_rn(-lr, d));
+      t.param[i] = __fadd_rn(p, __fmul_rn(-a.lr, d));
     }
   }
-}
-
-bool same(const SgdTensor& a, const SgdTensor& b) {
-  return a.param == b.param && a.grad == b.grad && a.momentum == b.momentum && a.n == b.n &&
-         a.weight_decay == b.weight_decay;
-}
-
-// Device copies of the tables for the last few parameter lists seen (the trainer calls once per
-// group and per first/later step, so a handful of lists alternate).
-struct Tables {
-  std::vector<SgdTensor> host;
-  SgdTensor* d_ts = nullptr;
-  Chunk* d_chunks = nullptr;
-  int nchunks = 0;
-  uint64_t last_use = 0;
-};
-constexpr int kCached = 6;
-std::vector<Tables>& cache() {
-  static auto* c = new std::vector<Tables>();
-  return *c;
-}
-
-Tables& tables_for(const SgdTensor* tensors, int count) {
-  static uint64_t clock = 0;
-  auto& c = cache();
-  for (Tables& t : c) {
-    bool hit = (int)t.host.size() == count;
-    for (int i = 0; hit && i < count; i++) hit = same(t.host[i], tensors[i]);
-    if (hit) {
-      t.last_use = ++clock;
-      return t;
-    }
-  }
-  if ((int)c.size() < kCached) {
-    c.emplace_back();
-  } else {
-    Tables* lru = &c[0];
-    for (Tables& t : c)
-      if (t.last_use < lru->last_use) lru = &t;
-    device_free(lru->d_ts);
-    device_free(lru->d_chunks);
-    *lru = Tables();
-    std::swap(*lru, c.back());
-  }
-  Tables& tb = c.back();
-  std::vector<Chunk> chunks;
-  for (int i = 0; i < count; i++)
-    for (int64_t s = 0; s < tensors[i].n; s += kChunk) chunks.push_back({i, s});
-  ISH_CHECK(chunks.size() < (size_t)0x7fffffff, "sgd on cuda: too many parameters");
-  tb.host.assign(tensors, tensors + count);
-  tb.d_ts = (SgdTensor*)device_alloc(sizeof(SgdTensor) * (count ? count : 1));
-  tb.d_chunks = (Chunk*)device_alloc(sizeof(Chunk) * (chunks.empty() ? 1 : chunks.size()));
-  tb.nchunks = (int)chunks.size();
-  tb.last_use = ++clock;
-  // From pageable memory cudaMemcpyAsync returns once the data is staged, so the vectors may die.
-  if (count) CUDA_CHECK(cudaMemcpyAsync(tb.d_ts, tensors, sizeof(SgdTensor) * count, cudaMemcpyHostToDevice, stream()));
-  if (tb.nchunks)
-    CUDA_CHECK(cudaMemcpyAsync(tb.d_chunks, chunks.data(), sizeof(Chunk) * chunks.size(), cudaMemcpyHostToDevice,
-                               stream()));
-  return tb;
 }
 
 }  // namespace
@@ -110,11 +62,29 @@ void sgd_multi(const SgdTensor* tensors, int count, float lr, float momentum, fl
     ISH_CHECK(t.n == 0 || (t.param && t.grad), "sgd on cuda: tensor ", i, " has no param or grad");
     ISH_CHECK(t.n == 0 || momentum == 0 || t.momentum, "sgd on cuda: tensor ", i, " has no momentum buffer");
   }
-  Tables& tb = tables_for(tensors, count);
-  if (tb.nchunks == 0) return;
-  const int grid = (int)std::min<int64_t>(tb.nchunks, (int64_t)sm_count() * 8);
-  sgd_k<<<grid, 256, 0, stream()>>>(tb.d_ts, tb.d_chunks, tb.nchunks, lr, momentum, dampening, nesterov, first_step);
-  CHECK_LAUNCH("sgd_multi");
+  static SgdArgs* args = new SgdArgs();  // 26 KB: not on the stack
+  for (int base = 0; base < count; base += kMaxTensors) {  // more than kMaxTensors: a few launches
+    SgdArgs& a = *args;
+    a.count = std::min(kMaxTensors, count - base);
+    a.lr = lr;
+    a.mom = momentum;
+    a.damp = dampening;
+    a.nesterov = nesterov;
+    a.first = first_step;
+    int64_t chunks = 0;
+    for (int i = 0; i < a.count; i++) {
+      a.t[i] = tensors[base + i];
+      a.chunk_start[i] = (int)chunks;
+      chunks += ceil_div(a.t[i].n, kChunk);
+      ISH_CHECK(chunks < 0x7fffffff, "sgd on cuda: too many parameters");
+    }
+    a.chunk_start[a.count] = (int)chunks;
+    a.total_chunks = (int)chunks;
+    if (chunks == 0) continue;
+    const int grid = (int)std::min<int64_t>(chunks, (int64_t)sm_count() * 8);
+    sgd_k<<<grid, 256, 0, stream()>>>(a);
+    CHECK_LAUNCH("sgd_multi");
+  }
 }
 
 }  // namespace ish::cuda

@@ -1,6 +1,7 @@
 // cuDNN convolutions in NHWC fp32 (filters KRSC = cuDNN's NHWC filter format). One plan per
 // (op, shape, tf32, deterministic): descriptors plus the algorithm chosen by a one-time
-// cudnnFind*Ex timing (or, with ISHSCALE_CUDNN_FIND=0, by cuDNN's heuristics), then reused.
+// cudnnFind*Ex timing (or by cuDNN's heuristics: with ISHSCALE_CUDNN_FIND=0, and always in
+// deterministic mode, where the choice must not depend on timing noise), then reused.
 #ifdef ISHSCALE_CUDA
 #include <array>
 #include <cstdlib>
@@ -100,14 +101,17 @@ Plan* make_plan(ConvOp op, const ConvDims& d) {
   return p.release();
 }
 
-// Picks the first (fastest for Find, best-ranked for heuristics) usable result.
+// Picks the first (fastest for Find, best-ranked for heuristics) usable result. Without TF32 an
+// entry that needs tensor-op math is skipped, and the descriptor is pinned to FMA math.
 template <class Perf>
 bool pick(const Perf* perf, int n, bool det, bool tf32, Plan* p) {
   for (int i = 0; i < n; i++) {
     if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
     if (det && perf[i].determinism != CUDNN_DETERMINISTIC) continue;
+    if (!tf32 && (perf[i].mathType == CUDNN_TENSOR_OP_MATH ||
+                  perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
+      continue;
     p->algo = (int)perf[i].algo;
-    p->ws_bytes = perf[i].memory;
     CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, tf32 ? perf[i].mathType : CUDNN_FMA_MATH));
     return true;
   }
@@ -126,11 +130,14 @@ Plan* get_plan(ConvOp op, const ConvDims& d, const void* a, const void* b, void*
   check_int(d);
   Plan* p = make_plan(op, d);
   const bool tf32 = options().tf32, det = options().deterministic;
+  // Deterministic mode ranks by heuristics, not timing: the same algorithm in every process, so a
+  // resumed run repeats a straight one bitwise.
+  const bool find = use_find() && !det;
   bool ok = false;
   if (op == ConvOp::Fwd) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int n = 0;
-    if (use_find()) {
+    if (find) {
       FindWorkspace fw;
       CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(cudnn(), p->x, a, p->w, b, p->conv, p->y, out,
                                                          CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf, fw.p, fw.bytes));
@@ -142,7 +149,7 @@ Plan* get_plan(ConvOp op, const ConvDims& d, const void* a, const void* b, void*
   } else if (op == ConvOp::BwdData) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int n = 0;
-    if (use_find()) {
+    if (find) {
       FindWorkspace fw;
       CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(cudnn(), p->w, b, p->y, a, p->conv, p->x, out,
                                                               CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf, fw.p,
@@ -155,7 +162,7 @@ Plan* get_plan(ConvOp op, const ConvDims& d, const void* a, const void* b, void*
   } else {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     int n = 0;
-    if (use_find()) {
+    if (find) {
       FindWorkspace fw;
       CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(cudnn(), p->x, a, p->y, b, p->conv, p->w, out,
                                                                 CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf,
@@ -165,6 +172,17 @@ Plan* get_plan(ConvOp op, const ConvDims& d, const void* a, const void* b, void*
                                                                 CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
     }
     ok = pick(perf, n, det, tf32, p);
+  }
+  if (ok) {  // the workspace for the final (algorithm, math type)
+    if (op == ConvOp::Fwd)
+      CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(cudnn(), p->x, p->w, p->conv, p->y,
+                                                          (cudnnConvolutionFwdAlgo_t)p->algo, &p->ws_bytes));
+    else if (op == ConvOp::BwdData)
+      CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn(), p->w, p->y, p->conv, p->x,
+                                                               (cudnnConvolutionBwdDataAlgo_t)p->algo, &p->ws_bytes));
+    else
+      CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
+          cudnn(), p->x, p->y, p->conv, p->w, (cudnnConvolutionBwdFilterAlgo_t)p->algo, &p->ws_bytes));
   }
   if (!ok) {
     delete p;
