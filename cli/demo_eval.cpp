@@ -1,0 +1,122 @@
+#include "cli/demo_eval.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "cli/demo_model.h"
+#include "eval/aps.h"
+
+namespace ish::demo {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The first n rows of a set (ODIN on a prefix of a large set), with a stream over the same images.
+eval::NamedSet prefix(const eval::NamedSet& s, const ImageSet& img, const DemoData& d, int64_t batch, int64_t n) {
+  eval::NamedSet o = s;
+  if (n >= 0 && n < s.f.size()) o.f = {s.f.logits.narrow0(0, n), s.f.features.narrow0(0, n), s.f.labels.narrow0(0, n)};
+  o.images = image_stream(img, d, batch, n);
+  return o;
+}
+
+}  // namespace
+
+ModelEval evaluate_model(models::ResNet& model, const DemoData& d, const DemoConfig& c, const std::string& training,
+                         int seed, const std::string& dir) {
+  ModelEval me;
+  me.training = training;
+  me.seed = seed;
+  me.dir = dir;
+  const auto t0 = Clock::now();
+  const int64_t B = c.eval_batch;
+  model.eval();
+  auto named = [&](const ImageSet& s) { return eval::NamedSet{s.name, extract(model, s, d, B), nullptr}; };
+  eval::EvalInputs in;
+  in.fc = fc_of(model);
+  in.id_test = named(d.id_test);
+  in.id_val = named(d.id_val);
+  in.ood_val = named(d.ood_val);
+  in.id_train = named(d.id_fit);
+  in.near = {named(d.near)};
+  in.far = {named(d.letters), named(d.noise)};
+  DemoGradNet net(model, d.stdv);
+  in.net = &net;
+  {  // plain-logit ID accuracy
+    const float* z = in.id_test.f.logits.data<float>();
+    const int64_t* y = in.id_test.f.labels.data<int64_t>();
+    int64_t hit = 0;
+    for (int64_t i = 0; i < in.id_test.f.size(); i++) hit += eval::detail::argmax_row(z + i * kIdClasses, kIdClasses) == y[i];
+    me.id_acc = 100.0 * (double)hit / (double)std::max<int64_t>(1, in.id_test.f.size());
+  }
+  std::printf("   %s: ID test accuracy %.2f%% (features %.1fs)\n", training.c_str(), me.id_acc,
+              std::chrono::duration<double>(Clock::now() - t0).count());
+  std::fflush(stdout);
+
+  eval::EvalConfig cfg;
+  for (auto& n : eval::detector_names())
+    if (n != "odin") cfg.postprocessors.push_back(n);
+  // ViM's reference grid (dim 256, 1000) assumes 2048 features; on a narrower net it is searched over
+  // shares of the feature dimension with eval's APS, and evaluate() then takes the winner as fixed.
+  eval::ApsResult vim_aps;
+  const int64_t D = model.feature_dim();
+  const bool vim_own_grid = D <= 1000;
+  if (vim_own_grid) {
+    auto vim = eval::make_detector("vim", in.fc);
+    eval::FitInputs fi;
+    fi.id_train = &in.id_train.f;
+    vim->fit(fi);
+    std::vector<eval::HParams> grid;
+    for (int64_t div : {8, 4, 2}) grid.push_back({{"dim", (double)std::max<int64_t>(1, D / div)}});
+    vim_aps = eval::aps_search(*vim, in.id_val.f, in.ood_val.f, grid);
+    cfg.fixed["vim"] = vim_aps.best;
+  }
+  me.pps = eval::evaluate(in, cfg);
+  if (vim_own_grid)
+    for (auto& r : me.pps)
+      if (r.name == "vim") r.searched = true, r.aps = vim_aps;
+
+  // ODIN re-runs the network (a forward and a backward per image and grid point): on the CPU it runs
+  // with its default T and eps on a prefix of each set (DemoConfig::odin_max).
+  {
+    eval::EvalInputs oi;
+    oi.fc = in.fc;
+    oi.net = &net;
+    const int64_t L = c.odin_max;
+    oi.id_test = prefix(in.id_test, d.id_test, d, B, L);
+    oi.id_val = prefix(in.id_val, d.id_val, d, B, L);
+    oi.ood_val = prefix(in.ood_val, d.ood_val, d, B, L);
+    oi.near = {prefix(in.near[0], d.near, d, B, L)};
+    oi.far = {prefix(in.far[0], d.letters, d, B, L), prefix(in.far[1], d.noise, d, B, L)};
+    eval::EvalConfig oc;
+    oc.postprocessors = {"odin"};
+    if (!c.odin_aps) oc.fixed["odin"] = eval::make_detector("odin", in.fc, &net)->params();
+    auto r = eval::evaluate(oi, oc);
+    me.pps.push_back(std::move(r.at(0)));
+  }
+  for (auto& r : me.pps)
+    std::printf("   %-6s near AUROC %6.2f FPR@95 %6.2f | far AUROC %6.2f FPR@95 %6.2f | %s%s (%.1fs)\n", r.name.c_str(),
+                100 * r.near_mean.auroc, 100 * r.near_mean.fpr95, 100 * r.far_mean.auroc, 100 * r.far_mean.fpr95,
+                r.params.empty() ? "-" : eval::hparams_str(r.params).c_str(), r.searched ? " [APS]" : "", r.seconds);
+
+  me.opt.out_dir = dir;
+  me.opt.save_csv = true;
+  me.opt.save_score = true;
+  me.opt.report = true;
+  me.opt.title = str("ishscale demo: ", training, ", seed ", seed);
+  me.opt.info = {{"training", training},
+                 {"seed", std::to_string(seed)},
+                 {"model", str(c.arch, " width ", c.width, ", 1x28x28 input, 6 classes")},
+                 {"weights", dir + "/last.safetensors"},
+                 {"ID accuracy (%)", str(me.id_acc)},
+                 {"odin", c.odin_max >= 0 ? str("first ", c.odin_max, " images of each set") : "every image"}};
+  for (auto* s : {&in.id_test, &in.id_val, &in.ood_val, &in.id_train}) me.opt.counts[s->name] = s->f.size();
+  for (auto* v : {&in.near, &in.far})
+    for (auto& s : *v) me.opt.counts[s.name] = s.f.size();
+  eval::write_outputs(me.pps, in, me.opt);
+  me.eval_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::fflush(stdout);
+  return me;
+}
+
+}  // namespace ish::demo

@@ -1,0 +1,126 @@
+#include "cli/demo_model.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "eval/npy.h"
+#include "models/state_dict.h"
+
+namespace ish::demo {
+
+models::ResNet make_model(const DemoConfig& c, uint64_t seed) {
+  models::ResNetConfig rc = models::config_for(c.arch);
+  rc.width = c.width;
+  rc.num_classes = kIdClasses;
+  rc.in_channels = 1;
+  rc.seed = seed;
+  models::ResNet m(rc, c.arch);
+  if (c.device == "cuda") m.to(Device::CUDA);
+  return m;
+}
+
+std::unique_ptr<train::InMemoryDataset> as_dataset(const ImageSet& s, const DemoData& d, bool augment) {
+  auto ds = std::make_unique<train::InMemoryDataset>(s.pixels, s.labels, ImageSet::kSide, ImageSet::kSide, 1,
+                                                     std::vector<float>{d.mean}, std::vector<float>{d.stdv}, s.name);
+  if (augment) {
+    // Mild crops: at 28x28 the ImageNet range (scale down to 0.08) destroys most of the garment.
+    ds->aug_options.scale_lo = 0.64;
+    ds->aug_options.ratio_lo = 0.85;
+    ds->aug_options.ratio_hi = 1.0 / 0.85;
+  }
+  return ds;
+}
+
+PhaseResult train_phase(models::ResNet& model, const DemoData& d, const DemoConfig& c, const TrainPhase& ph,
+                        bool ish, uint64_t seed, const std::string& name, const std::string& dir) {
+  eval::make_dirs(dir);
+  auto ds = as_dataset(d.train, d, c.augment);
+  train::TrainConfig tc;
+  tc.arch = c.arch;
+  tc.epochs = ph.epochs;
+  tc.batch_size = c.batch_size;
+  tc.lr = ph.lr;
+  tc.ish = ish;
+  tc.ish_strategy = c.ish_strategy;
+  tc.ish_percentile = c.ish_percentile;
+  tc.seed = seed;
+  tc.augment = c.augment;
+  tc.device = c.device;
+  tc.out = dir;
+  const int64_t steps_per_epoch = std::max<int64_t>(1, d.train.size() / c.batch_size);
+  tc.log_every = std::max<int64_t>(1, steps_per_epoch / 2);
+  tc.save_every = 1 << 30;  // only at epoch ends
+  std::printf("== %s (seed %llu): %lld epochs of %lld images, lr %g%s\n", name.c_str(), (unsigned long long)seed,
+              (long long)ph.epochs, (long long)d.train.size(), ph.lr,
+              ish ? str(", ISH ", c.ish_strategy, " p=", c.ish_percentile).c_str() : "");
+  std::fflush(stdout);
+  auto t0 = std::chrono::steady_clock::now();
+  train::TrainResult r = train::train(model, *ds, nullptr, tc);
+  PhaseResult pr;
+  pr.name = name;
+  pr.weights = dir + "/last.safetensors";
+  pr.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  pr.steps = r.steps;
+  if (!r.epochs.empty()) {
+    pr.final_loss = r.epochs.back().train_loss;
+    pr.train_acc = r.epochs.back().train_acc;
+  }
+  model.fc_wgrad_hook = nullptr;
+  return pr;
+}
+
+namespace {
+// Normalised float images [n,28,28,1] of s[begin, begin+n).
+Tensor batch_of(const ImageSet& s, const DemoData& d, int64_t begin, int64_t n) {
+  std::vector<float> v((size_t)(n * ImageSet::kPixels));
+  const uint8_t* p = s.pixels.data() + begin * ImageSet::kPixels;
+  const float inv = 1.0f / d.stdv;
+  for (size_t i = 0; i < v.size(); i++) v[i] = (p[i] / 255.0f - d.mean) * inv;
+  return Tensor::from_f32(v, {n, ImageSet::kSide, ImageSet::kSide, 1});
+}
+}  // namespace
+
+eval::FeatureSet extract(models::ResNet& model, const ImageSet& s, const DemoData& d, int64_t batch) {
+  const bool was = model.training();
+  model.eval();
+  NoGradGuard ng;
+  const int64_t N = s.size(), C = model.num_classes(), D = model.feature_dim();
+  eval::FeatureSet f;
+  f.logits = Tensor::empty({N, C});
+  f.features = Tensor::empty({N, D});
+  f.labels = Tensor::from_i64(s.labels, {N});
+  for (int64_t b = 0; b < N; b += batch) {
+    const int64_t n = std::min(batch, N - b);
+    Tensor x = batch_of(s, d, b, n);
+    if (model.device() != Device::CPU) x = x.to(model.device());
+    auto out = model.forward(x);
+    f.logits.narrow0(b, n).copy_(out.logits);
+    f.features.narrow0(b, n).copy_(out.features);
+  }
+  model.train(was);
+  f.validate(s.name);
+  return f;
+}
+
+eval::Fc fc_of(models::ResNet& model) {
+  eval::Fc fc;
+  model.visit([&](const std::string& name, Tensor& t, models::EntryKind) {
+    if (name == "fc.weight") fc.W = t.to(Device::CPU).clone();
+    if (name == "fc.bias") fc.b = t.to(Device::CPU).clone();
+  });
+  return fc;
+}
+
+eval::ImageStream image_stream(const ImageSet& s, const DemoData& d, int64_t batch, int64_t limit) {
+  const ImageSet* sp = &s;
+  const DemoData* dp = &d;
+  const int64_t N = limit >= 0 ? std::min(limit, s.size()) : s.size();
+  return [sp, dp, batch, N](const std::function<void(const Tensor&, int64_t)>& fn) {
+    for (int64_t b = 0; b < N; b += batch) fn(batch_of(*sp, *dp, b, std::min(batch, N - b)), b);
+  };
+}
+
+}  // namespace ish::demo
