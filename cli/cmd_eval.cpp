@@ -1,7 +1,150 @@
-// Placeholder until this subcommand lands: refuses with a clear message.
+// ishscale eval: the OpenOOD v1.5 OOD benchmark (flags mirror the reference's eval_ood_imagenet.py).
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "cli/args.h"
 #include "cli/commands.h"
+#include "engine/device.h"
 #include "engine/error.h"
+#include "eval/run.h"
+#include "models/state_dict.h"
+#include "weights/load.h"
 
 namespace ish::cli {
-int cmd_eval(int, char**) { fail("'eval' is not implemented yet"); }
+namespace {
+
+void usage() {
+  std::printf(
+      "usage: ishscale eval --weights W [--arch resnet50] [--postprocessor NAME|all] (--benchmark imagenet | --id-test LIST\n"
+      "                     --near NAME=LIST... --far NAME=LIST...) [--data-root DIR] [--out DIR] [flags]\n"
+      "  --weights, --ckpt-path  safetensors or PyTorch .pth (torchvision names)\n"
+      "  --arch                  resnet18|34|50|101|152 (default resnet50)\n"
+      "  --postprocessor         msp mls ebo react ash ash_p ash_s scale gen knn vim mds odin, a comma list, or all\n"
+      "                          (default msp, as the reference script)\n"
+      "  --benchmark imagenet    OpenOOD v1.5 lists under DATA_ROOT/benchmark_imglist/imagenet, images under\n"
+      "                          images_largescale/ (Textures: images_classic/)\n"
+      "  --id-test, --id-val, --ood-val, --id-train LIST   explicit lists, paths relative to --data-root\n"
+      "  --near NAME=LIST, --far NAME=LIST                 OOD test lists (repeatable)\n"
+      "  --data-root DIR         default ./data\n"
+      "  --percentile P          fix react/ash/ash_p/ash_s/scale's percentile and skip their APS\n"
+      "  --no-aps                use every detector's default hyper-parameters\n"
+      "  --out DIR               default results/<arch>: ood/<pp>.csv, scores/, results.json, report.html\n"
+      "  --save-score            write scores/<pp>/<split>/<dataset>/{conf,pred,gt}.npy\n"
+      "  --save-csv              write ood/<pp>.csv (always on; accepted for compatibility)\n"
+      "  --batch-size N          default 200 (the reference's)\n"
+      "  --device cpu|cuda       default cuda when available\n"
+      "  --threads N             decode threads (default: all cores)\n"
+      "  --cache-dir DIR         feature cache (default OUT/cache); --recompute ignores it\n"
+      "  --strict                abort on a corrupt image instead of skipping and counting it\n"
+      "Notes: APS keeps the FIRST strict maximum of the ID-val vs OOD-val AUROC (OpenOOD). ACC is the top-1 of\n"
+      "the plain logits; results.json also gives each detector's own-prediction accuracy (the SCALE fork's\n"
+      "number). Scores the reference leaves NaN (SCALE/ASH-S on an all-zero feature) are -inf and counted.\n");
+}
+
+std::pair<std::string, std::string> name_eq_list(const std::string& v, const char* flag) {
+  size_t p = v.find('=');
+  ISH_CHECK(p != std::string::npos && p > 0 && p + 1 < v.size(), flag, " wants NAME=LIST, got '", v, "'");
+  return {v.substr(0, p), v.substr(p + 1)};
+}
+
+}  // namespace
+
+int cmd_eval(int argc, char** argv) {
+  for (int i = 0; i < argc; i++)
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) { usage(); return 0; }
+  Args args(argc, argv, {"--save-score", "--save-csv", "--recompute", "--strict", "--no-aps", "--no-report"});
+  args.alias("--ckpt-path", "--weights");
+  const std::string weights_path = args.get("--weights");
+  const std::string arch = args.get("--arch", "resnet50");
+  const std::string pp = args.get("--postprocessor", "msp");
+  const std::string root = args.get("--data-root", "./data");
+  const std::string bench = args.get("--benchmark");
+  const std::string out = args.get("--out", "results/" + arch);
+  const long long batch = args.get_int("--batch-size", 200);
+  const double percentile = args.get_double("--percentile", -1);
+  const bool has_pct = args.has("--percentile");
+  const std::string device = args.get("--device", dev::cuda_available() ? "cuda" : "cpu");
+  const long long threads = args.get_int("--threads", 0);
+  eval::ListBenchmark b;
+  if (!bench.empty()) {
+    ISH_CHECK(bench == "imagenet", "eval: unknown --benchmark '", bench, "' (known: imagenet)");
+    b = eval::imagenet_benchmark(root);
+  }
+  auto list_flag = [&](const char* flag, const std::string& name, eval::ListSpec* s) {
+    if (!args.has(flag)) return;
+    *s = {name, img::join_path(root, args.get(flag)), root};
+  };
+  list_flag("--id-test", "id", &b.id_test);
+  list_flag("--id-val", "id", &b.id_val);
+  list_flag("--ood-val", "ood_val", &b.ood_val);
+  list_flag("--id-train", "id", &b.id_train);
+  if (args.has("--near")) b.near.clear();
+  if (args.has("--far")) b.far.clear();
+  for (auto& v : args.all("--near")) {
+    auto [n, l] = name_eq_list(v, "--near");
+    b.near.push_back({n, img::join_path(root, l), root});
+  }
+  for (auto& v : args.all("--far")) {
+    auto [n, l] = name_eq_list(v, "--far");
+    b.far.push_back({n, img::join_path(root, l), root});
+  }
+  eval::RunOptions ro;
+  ro.extract.batch_size = (int)batch;
+  ro.extract.threads = (int)threads;
+  ro.extract.strict = args.flag("--strict");
+  ro.extract.recompute = args.flag("--recompute");
+  ro.extract.cache_dir = args.get("--cache-dir", out + "/cache");
+  ro.out.out_dir = out;
+  ro.out.save_score = args.flag("--save-score");
+  args.flag("--save-csv");
+  ro.out.report = !args.flag("--no-report");
+  ro.cfg.aps = !args.flag("--no-aps");
+  args.finish();
+
+  ISH_CHECK(!weights_path.empty(), "eval: --weights is required (see --help)");
+  ISH_CHECK(batch >= 1 && batch <= 4096, "eval: --batch-size must be in [1, 4096], got ", batch);
+  ISH_CHECK(threads >= 0 && threads <= 256, "eval: --threads must be in [0, 256], got ", threads);
+  ISH_CHECK(!has_pct || (percentile >= 0 && percentile < 100), "eval: --percentile must be in [0, 100), got ", percentile);
+  ISH_CHECK(device == "cpu" || device == "cuda", "eval: --device must be cpu or cuda, got '", device, "'");
+  const Device dev = device == "cuda" ? Device::CUDA : Device::CPU;
+  if (dev == Device::CUDA) ISH_CHECK(dev::cuda_available(), "eval: --device cuda: ", dev::cuda_unavailable_reason());
+  if (pp == "all") {
+    ro.cfg.postprocessors = eval::detector_names();
+  } else {
+    size_t s = 0;
+    while (s <= pp.size()) {
+      size_t e = pp.find(',', s);
+      if (e == std::string::npos) e = pp.size();
+      if (e > s) ro.cfg.postprocessors.push_back(pp.substr(s, e - s));
+      s = e + 1;
+    }
+  }
+  ISH_CHECK(!ro.cfg.postprocessors.empty(), "eval: --postprocessor is empty");
+  if (has_pct) ro.cfg.percentile = percentile;
+  ro.cfg.log = [](const std::string& s) { std::fprintf(stderr, "eval: %s\n", s.c_str()); };
+
+  weights::StateDict sd = weights::load_any(weights_path);
+  int num_classes = -1;
+  for (auto& [name, t] : sd)
+    if ((name == "fc.weight" || name == "module.fc.weight") && t.dim() == 2) num_classes = (int)t.size(0);
+  models::ResNet model = models::ResNet::create(arch, num_classes);
+  models::load_state_dict(model, sd, weights_path);
+  sd.clear();
+  model.to(dev);
+  model.eval();
+  ro.extract.weights_key = eval::file_hash(weights_path);
+  ro.out.info = {{"arch", arch}, {"weights", weights_path}, {"weights_hash", ro.extract.weights_key},
+                 {"device", device}, {"benchmark", bench.empty() ? "custom lists" : bench}, {"data_root", root},
+                 {"preprocessing", "PIL-exact bilinear resize 256 (truncated long side), centre crop 224, ImageNet normalisation"}};
+  auto res = eval::run_benchmark(model, b, ro);
+  std::printf("%-8s %-28s %10s %10s %10s %10s %8s\n", "pp", "hyper-parameters", "near AUROC", "far AUROC", "near FPR95",
+              "far FPR95", "ACC");
+  for (auto& r : res)
+    std::printf("%-8s %-28s %10.2f %10.2f %10.2f %10.2f %8.2f\n", r.name.c_str(), eval::hparams_str(r.params).c_str(),
+                100 * r.near_mean.auroc, 100 * r.far_mean.auroc, 100 * r.near_mean.fpr95, 100 * r.far_mean.fpr95, 100 * r.acc);
+  std::printf("outputs in %s (ood/*.csv, results.json, report.html%s)\n", out.c_str(), ro.out.save_score ? ", scores/" : "");
+  return 0;
+}
+
 }  // namespace ish::cli

@@ -146,7 +146,7 @@ TEST_CASE("eval detectors refuse bad input") {
 }
 
 TEST_CASE("eval sym_eig: residual, orthogonality and pinvh on random symmetric matrices") {
-  for (int64_t n : {1, 2, 3, 17, 100}) {
+  for (int64_t n : {1, 2, 3, 17, 100, 60}) {
     std::vector<double> A(n * n);
     uint64_t st = 12345 + n;
     auto rnd = [&] { st = st * 6364136223846793005ULL + 1442695040888963407ULL; return (double)(st >> 11) / 9007199254740992.0 - 0.5; };
@@ -154,6 +154,15 @@ TEST_CASE("eval sym_eig: residual, orthogonality and pinvh on random symmetric m
       for (int64_t j = 0; j <= i; j++) A[i * n + j] = A[j * n + i] = rnd();
     if (n == 100)  // a repeated eigenvalue block: diag part
       for (int64_t i = 0; i < 10; i++) for (int64_t j = 0; j < n; j++) A[i * n + j] = A[j * n + i] = (i == j) ? 2.0 : 0.0;
+    if (n == 60) {  // rank 3 (a covariance of 3 samples): a cluster of zero eigenvalues must still converge
+      std::vector<double> Bm(n * 3);
+      for (auto& v : Bm) v = rnd();
+      for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+          A[i * n + j] = 0;
+          for (int64_t k = 0; k < 3; k++) A[i * n + j] += Bm[i * 3 + k] * Bm[j * 3 + k];
+        }
+    }
     std::vector<double> w, vt;
     eval::linalg::sym_eig(n, A, &w, &vt);
     double res = 0, orth = 0, norm = 0;

@@ -212,6 +212,114 @@ def make(out_dir):
     _metric_goldens(out_dir)
     _npy_goldens(out_dir)
     _detector_goldens(out_dir)
+    _e2e(out_dir)
+
+
+
+# ----------------------------------------------------------------------------- end to end
+E2E_ARCH = "resnet18"  # resnet50 works the same; resnet18 keeps CI fast (see the e2e test's comment)
+E2E_REAL = {"grace_hopper": "/usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg",
+            "china": "/usr/lib/python3/dist-packages/sklearn/datasets/images/china.jpg",
+            "flower": "/usr/lib/python3/dist-packages/sklearn/datasets/images/flower.jpg"}
+E2E_LISTS = {  # list name -> [(image, label)]; OOD labels are -1
+    "id_test": [("grace_hopper", 0), ("china", 1), ("flower", 2), ("syn0", 3), ("syn1", 4)],
+    "id_val": [("syn2", 0), ("syn3", 1), ("china", 1)],
+    "id_train": [("grace_hopper", 0), ("china", 1), ("flower", 2), ("syn0", 0), ("syn1", 1), ("syn2", 2)],
+    "ood_val": [("syn4", -1), ("syn5", -1)],
+    "near_a": [("syn4", -1), ("syn6", -1), ("syn7", -1)],
+    "far_a": [("syn8", -1), ("broken", -1), ("syn5", -1)],  # broken: a truncated JPEG, skipped and counted
+}
+E2E_DETECTORS = {"msp": {}, "ebo": {}, "gen": {"gamma": 0.1, "M": 100}, "react": {"percentile": 85},
+                 "ash": {"percentile": 85}, "scale": {"percentile": 85}, "knn": {"K": 3}, "vim": {"dim": 4}, "mds": {}}
+
+
+def _synthetic_jpegs(d, rng):
+    from PIL import Image
+    specs = [((300, 257), "RGB", 0), ((257, 300), "RGB", 2), ((333, 250), "L", None), ((199, 501), "RGB", 2),
+             ((290, 280), "CMYK", None), ((256, 256), "RGB", 1), ((511, 257), "RGB", 2), ((257, 257), "RGB", 0),
+             ((401, 299), "RGB", 2)]
+    for i, ((w, h), mode, sub) in enumerate(specs):
+        yy, xx = np.mgrid[0:h, 0:w]
+        ch = 4 if mode == "CMYK" else (1 if mode == "L" else 3)
+        a = np.stack([127 + 100 * np.sin(xx / (7 + 3 * c + i) + yy / (11 + c)) + rng.normal(0, 12, (h, w))
+                      for c in range(ch)], -1)
+        a = np.clip(a, 0, 255).astype(np.uint8)
+        im = Image.fromarray(a[..., 0] if ch == 1 else a, mode)
+        kw = {"quality": 90}
+        if sub is not None:
+            kw["subsampling"] = sub
+        im.save(os.path.join(d, f"syn{i}.jpg"), **kw)
+
+
+def _e2e(out):
+    import shutil
+    import torchvision
+    from PIL import Image
+    rng = np.random.default_rng(7)
+    base = os.path.join(out, "eval_e2e")
+    imgdir = os.path.join(base, "data", "images", "e2e")
+    os.makedirs(imgdir, exist_ok=True)
+    for k, p in E2E_REAL.items():
+        shutil.copyfile(p, os.path.join(imgdir, k + ".jpg"))
+    _synthetic_jpegs(imgdir, rng)
+    with open(os.path.join(imgdir, "syn3.jpg"), "rb") as f:
+        raw = f.read()
+    with open(os.path.join(imgdir, "broken.jpg"), "wb") as f:
+        f.write(raw[: len(raw) // 3])
+    for name, items in E2E_LISTS.items():
+        with open(os.path.join(base, "data", name + ".txt"), "w") as f:
+            f.writelines(f"images/e2e/{im}.jpg {lab}\n" for im, lab in items)
+
+    torch.manual_seed(5)
+    model = getattr(torchvision.models, E2E_ARCH)()
+    model.train()
+    with torch.no_grad():  # calibrate the BN running statistics (a fresh ResNet is degenerate in eval mode)
+        for _ in range(10):
+            model(torch.randn(4, 3, 64, 64))
+    model.eval()
+    st_io.save(os.path.join(base, E2E_ARCH + ".safetensors"), model.state_dict())
+
+    import torchvision.transforms as T
+    tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(),
+                    T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])])
+
+    def forward(x):
+        m = model
+        x = m.maxpool(m.relu(m.bn1(m.conv1(x))))
+        x = m.layer4(m.layer3(m.layer2(m.layer1(x))))
+        f = torch.flatten(m.avgpool(x), 1)
+        return m.fc(f), f
+
+    sets, E = {}, {}
+    with torch.no_grad():
+        for name, items in E2E_LISTS.items():
+            xs, labels = [], []
+            for im, lab in items:
+                try:
+                    img = Image.open(os.path.join(imgdir, im + ".jpg")).convert("RGB")
+                except OSError:
+                    continue  # truncated: PIL refuses it, as the C++ loader skips it
+                xs.append(tf(img))
+                labels.append(lab)
+            z, f = forward(torch.stack(xs))
+            sets[name] = {"logits": z.numpy(), "features": f.numpy(), "labels": np.array(labels, np.int64)}
+            for k, v in sets[name].items():
+                E[f"{name}.{k}"] = v
+    W = model.fc.weight.detach().numpy().astype(np.float32)
+    b = model.fc.bias.detach().numpy().astype(np.float32)
+    tr = sets["id_train"]
+    vim = ref.Vim(W, b, tr["features"])
+    mds = ref.Mds(tr["features"], tr["labels"], W.shape[0])
+    thr = ref.react_threshold(sets["id_val"]["features"], 85)
+    for s in ("id_test", "near_a", "far_a"):
+        a, z = sets[s]["features"], sets[s]["logits"]
+        res = {"msp": ref.msp(z), "ebo": ref.ebo(z), "gen": ref.gen(z, 0.1, 100), "react": ref.react(a, W, b, thr),
+               "ash": ref.ash_b(a, W, b, 85), "scale": ref.scale(a, W, b, 85), "knn": ref.knn(a, z, tr["features"], 3),
+               "vim": vim.score(a, 4), "mds": mds.score(a, z)}
+        for det, (conf, pred) in res.items():
+            E[f"{det}.{s}.conf"] = np.asarray(conf, np.float64)
+            E[f"{det}.{s}.pred"] = np.asarray(pred, np.int64)
+    st_io.save(os.path.join(base, "expected.safetensors"), E)
 
 
 if __name__ == "__main__":

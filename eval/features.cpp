@@ -1,0 +1,204 @@
+#include "eval/features.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/image/loader.h"
+#include "engine/ops.h"
+#include "eval/npy.h"
+#include "weights/safetensors.h"
+
+namespace ish::eval {
+namespace {
+
+constexpr int kResize = 256, kCrop = 224;
+constexpr const char* kPreprocess = "pil-bilinear-256/center-crop-224/imagenet-norm/v1";
+
+struct Fnv128 {
+  uint64_t a = 1469598103934665603ULL, b = 0x84222325cbf29ce4ULL;
+  void add(const void* p, size_t n) {
+    const unsigned char* c = (const unsigned char*)p;
+    for (size_t i = 0; i < n; i++) {
+      a = (a ^ c[i]) * 1099511628211ULL;
+      b = (b ^ c[i]) * 0x100000001b3ULL ^ (b >> 29);
+    }
+  }
+  void add(const std::string& s) { add(s.data(), s.size() + 1); }  // include the terminator as a separator
+  std::string hex() const {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
+    return buf;
+  }
+};
+
+img::LoaderOptions loader_options(const ExtractOptions& o) {
+  img::LoaderOptions lo;
+  lo.batch_size = o.batch_size;
+  lo.threads = o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  lo.resize = kResize;
+  lo.crop = kCrop;
+  lo.strict = o.strict;
+  lo.format = img::PixelFormat::F32;
+  return lo;
+}
+
+// One stderr line redrawn in place: only on a TTY, at most every 0.2 s.
+class Progress {
+ public:
+  Progress(std::string label, int64_t total, bool on)
+      : label_(std::move(label)), total_(total), on_(on && isatty(fileno(stderr))), t0_(clock::now()) {}
+  void update(int64_t done, bool final = false) {
+    if (!on_) return;
+    auto now = clock::now();
+    if (!final && std::chrono::duration<double>(now - last_).count() < 0.2) return;
+    last_ = now;
+    double el = std::chrono::duration<double>(now - t0_).count();
+    double rate = el > 0 ? done / el : 0;
+    int eta = rate > 0 ? (int)((total_ - done) / rate) : 0;
+    const int W = 28;
+    int fill = total_ ? (int)(W * done / total_) : W;
+    std::string bar(fill, '#');
+    bar += std::string(W - fill, '.');
+    std::fprintf(stderr, "\r%s [%s] %lld/%lld %.1f img/s ETA %d:%02d ", label_.c_str(), bar.c_str(), (long long)done,
+                 (long long)total_, rate, eta / 60, eta % 60);
+    if (final) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+  }
+
+ private:
+  using clock = std::chrono::steady_clock;
+  std::string label_;
+  int64_t total_;
+  bool on_;
+  clock::time_point t0_, last_{};
+};
+
+Tensor batch_tensor(const img::Batch& b) {
+  Tensor x = Tensor::empty({b.n, b.h, b.w, b.c});
+  std::memcpy(x.raw(), b.data, x.nbytes());
+  return x;
+}
+
+}  // namespace
+
+std::string file_hash(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  ISH_CHECK(f, "cannot read ", path);
+  Fnv128 h;
+  std::vector<char> buf(1 << 20);
+  while (f) {
+    f.read(buf.data(), (std::streamsize)buf.size());
+    h.add(buf.data(), (size_t)f.gcount());
+  }
+  return h.hex();
+}
+
+std::string cache_key(const std::string& weights_key, const std::string& arch, const img::ImgList& list) {
+  Fnv128 h;
+  h.add(weights_key);
+  h.add(arch);
+  h.add(kPreprocess);
+  for (auto& it : list.items) {
+    h.add(it.path);
+    h.add(std::to_string(it.label));
+  }
+  return h.hex();
+}
+
+Extracted extract_features(models::ResNet& model, const img::ImgList& list, const ExtractOptions& opt) {
+  ISH_CHECK(opt.batch_size >= 1, "batch size must be >= 1");
+  Extracted r;
+  const std::string label = opt.label.empty() ? list.file : opt.label;
+  if (!opt.cache_dir.empty()) {
+    r.cache_file = opt.cache_dir + "/" + cache_key(opt.weights_key, model.arch(), list) + ".safetensors";
+    if (!opt.recompute && access(r.cache_file.c_str(), R_OK) == 0) {
+      st::File f = st::File::open(r.cache_file);
+      r.f = {f.load("logits"), f.load("features"), f.load("labels")};
+      r.f.validate("feature cache " + r.cache_file);
+      auto& md = f.metadata();
+      auto it = md.find("skipped");
+      r.skipped = it == md.end() ? 0 : std::stoll(it->second);
+      r.from_cache = true;
+      return r;
+    }
+  }
+  img::Loader loader(list, loader_options(opt));
+  const Device dev = model.device();
+  const int64_t C = model.num_classes(), D = model.feature_dim();
+  std::vector<float> logits, feats;
+  std::vector<int64_t> labels;
+  Progress bar(label, (int64_t)list.items.size(), opt.progress);
+  NoGradGuard ng;
+  int64_t done = 0;
+  while (const img::Batch* b = loader.next()) {
+    done += b->n + (int64_t)b->skipped.size();
+    if (b->n > 0) {
+      auto out = model.forward(batch_tensor(*b).to(dev));
+      auto lg = out.logits.to_f32_vector(), ft = out.features.to_f32_vector();
+      ISH_ASSERT((int64_t)lg.size() == b->n * C && (int64_t)ft.size() == b->n * D);
+      logits.insert(logits.end(), lg.begin(), lg.end());
+      feats.insert(feats.end(), ft.begin(), ft.end());
+      labels.insert(labels.end(), b->labels.begin(), b->labels.end());
+    }
+    bar.update(done);
+  }
+  bar.update(done, true);
+  r.skipped = loader.skipped();
+  const int64_t N = (int64_t)labels.size();
+  r.f = {Tensor::from_f32(logits, {N, C}), Tensor::from_f32(feats, {N, D}), Tensor::from_i64(labels, {N})};
+  if (!opt.cache_dir.empty()) {
+    make_dirs(opt.cache_dir);
+    st::save(r.cache_file, {{"logits", r.f.logits}, {"features", r.f.features}, {"labels", r.f.labels}},
+             {{"list", list.file}, {"root", list.root}, {"arch", model.arch()}, {"weights", opt.weights_key},
+              {"items", std::to_string(list.items.size())}, {"skipped", std::to_string(r.skipped)},
+              {"preprocess", kPreprocess}});
+  }
+  return r;
+}
+
+ImageStream image_stream(const img::ImgList& list, const ExtractOptions& opt) {
+  img::LoaderOptions lo = loader_options(opt);
+  lo.warn = false;  // the extraction pass already reported the skipped files
+  return [list, lo](const std::function<void(const Tensor&, int64_t)>& fn) {
+    img::Loader loader(list, lo);
+    int64_t first = 0;
+    while (const img::Batch* b = loader.next()) {
+      if (b->n == 0) continue;
+      fn(batch_tensor(*b), first);
+      first += b->n;
+    }
+  };
+}
+
+Tensor ResNetGradNet::logits(const Tensor& x) {
+  NoGradGuard ng;
+  return m_.forward(x.to(m_.device())).logits.to(Device::CPU);
+}
+
+Tensor ResNetGradNet::ce_input_grad(const Tensor& x, double T, Tensor* logits) {
+  auto params = m_.named_parameters();
+  for (auto& [n, p] : params) p.set_requires_grad(false);
+  struct Restore {
+    models::NamedTensors& ps;
+    ~Restore() { for (auto& [n, p] : ps) p.set_requires_grad(true); }
+  } restore{params};
+  Tensor xi = x.to(m_.device());
+  if (xi.same(x)) xi = x.clone();
+  xi.set_requires_grad(true);
+  auto out = m_.forward(xi);
+  Tensor y = ops::argmax_last(out.logits.detach());
+  Tensor loss = ops::cross_entropy(ops::mul_scalar(out.logits, 1.0 / T), y);
+  loss.backward();
+  if (logits) *logits = out.logits.detach().to(Device::CPU);
+  ISH_CHECK(xi.grad().defined(), "odin: the network produced no input gradient");
+  return xi.grad().to(Device::CPU);
+}
+
+}  // namespace ish::eval
