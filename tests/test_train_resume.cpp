@@ -17,8 +17,10 @@
 
 #include "engine/rng.h"
 #include "models/resnet.h"
+#include "models/state_dict.h"
 #include "tests/util.h"
 #include "train/checkpoint.h"
+#include "train/loop.h"
 #include "weights/safetensors.h"
 
 using namespace ish;
@@ -100,7 +102,13 @@ TEST_CASE("train: N steps straight == N/2, stop, resume; and == N/2, kill -9, re
   REQUIRE(run(bin + " train --out " + dir + "/b --resume --steps 8 --train-list " + list + " --data-root " + dir +
               " --val-list " + list + " --log-every 100") == 0);
   check_same_files(dir + "/a/last.safetensors", dir + "/b/last.safetensors");
-  CHECK(access((dir + "/a/best.safetensors").c_str(), R_OK) == 0);
+  {  // best.safetensors is a plain torchvision-layout state dict: strict loading works as for any weights
+    models::ResNetConfig rc = models::config_for("resnet18_cifar");
+    rc.num_classes = 3;
+    rc.width = 8;
+    models::ResNet m(rc, "resnet18_cifar");
+    CHECK_NOTHROW(models::load_weights(m, dir + "/a/best.safetensors"));
+  }
   CHECK(access((dir + "/a/summary.csv").c_str(), R_OK) == 0);
 
   // A real SIGKILL once step >= 4 is on disk (checkpoints every step), then resume.
@@ -185,6 +193,43 @@ TEST_CASE("train: kill -9 while checkpoints are being written leaves a loadable 
     CHECK_NOTHROW(train::load_checkpoint(path, fresh, nullptr));
   }
   MESSAGE("step on disk after the last kill: " << max_step << " (1000*(round+1) + writes completed)");
+  std::system(("rm -rf " + dir).c_str());
+}
+
+TEST_CASE("train: a non-finite loss stops the run with the step in the message; the checkpoint is kept") {
+  std::string dir = make_tmpdir("nan");
+  models::ResNetConfig rc = models::config_for("resnet18_cifar");
+  rc.num_classes = 3;
+  rc.width = 8;
+  models::ResNet m(rc, "resnet18_cifar");
+  m.train();
+  Rng rng(5);
+  std::vector<uint8_t> px(16 * 8 * 8 * 3);
+  for (auto& v : px) v = (uint8_t)rng.below(256);
+  std::vector<int64_t> ys(16);
+  for (int i = 0; i < 16; i++) ys[i] = i % 3;
+  train::InMemoryDataset ds(px, ys, 8, 8, 3, {0.5f, 0.5f, 0.5f}, {0.25f, 0.25f, 0.25f});
+  train::TrainConfig c;
+  c.epochs = 3;
+  c.batch_size = 4;
+  c.lr = 1e30;  // the first update destroys the weights: the next loss is not finite
+  c.wd = 0;
+  c.momentum = 0;
+  c.nesterov = false;
+  c.out = dir;
+  c.save_every = 1;
+  c.log_every = 1000;
+  std::string msg;
+  try {
+    train::train(m, ds, nullptr, c);
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  MESSAGE("error: " << msg);
+  CHECK(msg.find("loss is") != std::string::npos);
+  CHECK(msg.find("at step ") != std::string::npos);
+  auto meta = train::read_checkpoint_meta(dir + "/last.safetensors");  // the last good state, intact
+  CHECK(msg.find(str("at step ", meta.step + 1, " ")) != std::string::npos);
   std::system(("rm -rf " + dir).c_str());
 }
 }

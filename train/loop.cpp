@@ -270,8 +270,9 @@ TrainResult train(models::ResNet& model, const Dataset& train_set, const Dataset
     res.best_acc = best;
     save_last(epoch + 1, 0);
     if (improved && !best_path.empty()) {
+      // Model only (no optim.*): loads strictly in `ishscale classify/eval` and torchvision as it is.
       CheckpointMeta m{step, epoch + 1, 0, epoch_seed, rng.state(), best, config_json};
-      save_checkpoint(best_path, model, &opt, m);
+      save_checkpoint(best_path, model, nullptr, m);
     }
     std::printf("epoch %lld/%lld done: step %lld train loss %.4f train acc %.2f%% val acc %s %.1f img/s %.1fs\n",
                 (long long)epoch + 1, (long long)cfg.epochs, (long long)step, es.train_loss, es.train_acc,

@@ -11,7 +11,8 @@
 // same batches. A final micro-batch of one sample is dropped (train-mode BatchNorm needs two).
 //
 // Outputs under cfg.out: last.safetensors (every save_every steps, at each epoch end and at a
-// --steps stop), best.safetensors (best validation top-1), summary.csv (one row per epoch).
+// --steps stop), best.safetensors (best validation top-1; the model without optimizer state, so it loads
+// strictly anywhere a torchvision state dict does), summary.csv (one row per epoch).
 // A NaN/Inf loss stops the run with an ish::Error naming the step; the last checkpoint is untouched.
 #pragma once
 #include <string>
