@@ -122,7 +122,7 @@ struct Mapped {
   ~Mapped() { if (map != MAP_FAILED) munmap(map, size); }
 };
 
-StateDict load_zip(const std::string& w, const uint8_t* data, size_t size) {
+StateDict load_zip(const std::string& w, const uint8_t* data, size_t size, uint64_t max_bytes) {
   ZipReader zip(w, data, size);
   const ZipReader::Entry* pkl_entry = nullptr;
   for (auto& e : zip.entries()) {
@@ -141,15 +141,18 @@ StateDict load_zip(const std::string& w, const uint8_t* data, size_t size) {
   auto pk = zip.read(*pkl_entry);
   size_t pos = 0;
   Pickle p = pkl::unpickle(w + " (" + printable(pkl_entry->name) + ")", pk.first, pk.second, &pos);
+  std::map<std::string, std::pair<const uint8_t*, uint64_t>> read;  // each entry is CRC-checked once
   auto storage = [&](const std::string& key) {
+    auto it = read.find(key);
+    if (it != read.end()) return it->second;
     const ZipReader::Entry* e = zip.find(root + "data/" + key);
     ISH_CHECK(e, w, ": storage ", qstr(key), " has no entry ", qstr(root + "data/" + key));
-    return zip.read(*e);
+    return read[key] = zip.read(*e);
   };
-  return state_dict_from_pickle(w, p, storage, 2 * (uint64_t)size + (64u << 20));
+  return state_dict_from_pickle(w, p, storage, max_bytes);
 }
 
-StateDict load_legacy(const std::string& w, const uint8_t* data, size_t size) {
+StateDict load_legacy(const std::string& w, const uint8_t* data, size_t size, uint64_t max_bytes) {
   size_t pos = 0;
   Pickle magic = pkl::unpickle(w + " (magic number)", data, size, &pos);
   const Value& m = magic.at(magic.root);
@@ -194,7 +197,7 @@ StateDict load_legacy(const std::string& w, const uint8_t* data, size_t size) {
     ISH_CHECK(it != blobs.end(), w, ": storage ", qstr(key), " is not in the file");
     return it->second;
   };
-  return state_dict_from_pickle(w, main, storage, 2 * (uint64_t)size + (64u << 20));
+  return state_dict_from_pickle(w, main, storage, max_bytes);
 }
 
 }  // namespace
@@ -228,11 +231,12 @@ StateDict state_dict_from_pickle(const std::string& w, const Pickle& p, const St
   return out;
 }
 
-StateDict load_pth_bytes(const std::string& w, const uint8_t* data, size_t size) {
+StateDict load_pth_bytes(const std::string& w, const uint8_t* data, size_t size, uint64_t max_bytes) {
   ISH_CHECK(size >= 4, w, ": truncated (", size, " bytes)");
-  if (data[0] == 'P' && data[1] == 'K') return load_zip(w, data, size);
+  if (max_bytes == 0) max_bytes = 2 * (uint64_t)size + (64u << 20);
+  if (data[0] == 'P' && data[1] == 'K') return load_zip(w, data, size, max_bytes);
   ISH_CHECK(data[0] == 0x80, w, ": not a PyTorch checkpoint (neither a zip archive nor a pickle)");
-  return load_legacy(w, data, size);
+  return load_legacy(w, data, size, max_bytes);
 }
 
 StateDict load_pth(const std::string& path) {

@@ -13,8 +13,9 @@
 
 namespace ish::weights {
 
-// load_pth() on bytes in memory; `what` names them in messages.
-StateDict load_pth_bytes(const std::string& what, const uint8_t* data, size_t size);
+// load_pth() on bytes in memory; `what` names them in messages. `max_bytes` caps the total size of
+// the tensors made (0: twice the input plus 64 MiB, room for views sharing storages).
+StateDict load_pth_bytes(const std::string& what, const uint8_t* data, size_t size, uint64_t max_bytes = 0);
 
 // The raw bytes of the storage with this key (pointer, byte count); throws if there is none.
 using StorageBytes = std::function<std::pair<const uint8_t*, uint64_t>(const std::string& key)>;

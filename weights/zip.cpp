@@ -2,7 +2,8 @@
 
 #include <zlib.h>
 
-#include <map>
+#include <algorithm>
+
 
 #include "engine/error.h"
 #include "weights/text.h"
@@ -43,7 +44,6 @@ ZipReader::ZipReader(std::string what, const uint8_t* data, size_t size)
   ISH_CHECK(count <= cd_size / 46, w, ": central directory claims ", count, " entries in ", cd_size, " bytes");
   const uint8_t* p = data_ + cd_off;
   const uint8_t* end = p + cd_size;
-  std::map<std::string, bool> seen;
   for (uint64_t i = 0; i < count; i++) {
     ISH_CHECK(end - p >= 46 && le(p, 4) == 0x02014b50, w, ": corrupt central directory entry ", i);
     Entry en;
@@ -79,17 +79,15 @@ ZipReader::ZipReader(std::string what, const uint8_t* data, size_t size)
       }
       x += 4 + len;
     }
-    ISH_CHECK(!seen[en.name], w, ": duplicate zip entry ", qstr(en.name));
-    seen[en.name] = true;
+    ISH_CHECK(index_.emplace(en.name, entries_.size()).second, w, ": duplicate zip entry ", qstr(en.name));
     entries_.push_back(en);
     p += 46 + nlen + xlen + clen;
   }
 }
 
 const ZipReader::Entry* ZipReader::find(const std::string& name) const {
-  for (auto& e : entries_)
-    if (e.name == name) return &e;
-  return nullptr;
+  auto it = index_.find(name);
+  return it == index_.end() ? nullptr : &entries_[it->second];
 }
 
 std::pair<const uint8_t*, uint64_t> ZipReader::read(const Entry& e) const {

@@ -3,6 +3,7 @@
 // Every offset and size is checked against the buffer; CRC-32 is verified on read.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,7 @@ class ZipReader {
   const uint8_t* data_;
   size_t size_;
   std::vector<Entry> entries_;
+  std::map<std::string, size_t> index_;  // name -> entries_ position
 };
 
 }  // namespace ish::weights
