@@ -25,6 +25,10 @@ struct ScaleShiftF {
   float s, b;
   __device__ float operator()(float v) const { return v * s + b; }
 };
+struct FillF {
+  float v;
+  __device__ float operator()(float) const { return v; }
+};
 struct ClampMaxF {
   float hi;
   __device__ float operator()(float v) const { return v > hi ? hi : v; }
@@ -79,5 +83,7 @@ void scale_shift(int64_t n, const float* x, float scale, float shift, float* y) 
   run1("scale_shift", n, x, y, ScaleShiftF{scale, shift});
 }
 void clamp_max(int64_t n, const float* x, float hi, float* y) { run1("clamp_max", n, x, y, ClampMaxF{hi}); }
+// map1 reads x[i] before the functor ignores it: pass y itself, so nothing outside y is touched.
+void fill(int64_t n, float value, float* y) { run1("fill", n, y, y, FillF{value}); }
 
 }  // namespace ish::cuda

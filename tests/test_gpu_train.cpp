@@ -13,7 +13,7 @@ using namespace ish::gputest;
 
 TEST_SUITE("gpu") {
 
-TEST_CASE("gpu element-wise: unary, binary, relu_bwd, axpy, scale_shift, clamp_max vs host") {
+TEST_CASE("gpu element-wise: unary, binary, relu_bwd, axpy, scale_shift, clamp_max, fill vs host") {
   uint64_t seed = 800;
   for (int64_t n : {1, 255, 257, 100003}) {
     auto a = rand_uniform(n, seed++, -3.f, 3.f), b = rand_uniform(n, seed++, -3.f, 3.f);
@@ -56,6 +56,8 @@ TEST_CASE("gpu element-wise: unary, binary, relu_bwd, axpy, scale_shift, clamp_m
     gy.upload(b);
     cuda::axpy(n, 0.25f, ga.ptr(), gy.ptr());
     close(gy.get(), host2([](float x, float y) { return y + 0.25f * x; }), 2e-7, 6e-7, "axpy" + tag);
+    cuda::fill(n, 2.5f, gy.ptr());
+    CHECK_MESSAGE(bitwise_equal(gy.get(), std::vector<float>((size_t)n, 2.5f)), "fill" << tag);
     CHECK_MESSAGE(gy.guards_ok(), "guard overwritten" << tag);
   }
 }

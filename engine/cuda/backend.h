@@ -62,6 +62,7 @@ void binary(Binary op, int64_t n, const float* a, const float* b, float* y);
 void axpy(int64_t n, float alpha, const float* x, float* y);  // y += alpha*x
 void scale_shift(int64_t n, const float* x, float scale, float shift, float* y);  // y = x*scale+shift
 void clamp_max(int64_t n, const float* x, float hi, float* y);
+void fill(int64_t n, float value, float* y);  // on the device: no host staging, no sync
 
 // ISH: per row of x [N,D], keep the top-k of |x|, scale by exp(s1/s2) (or the strategy's factor),
 // scatter into zeros. Same semantics as train/ish.h's CPU twin.
