@@ -1,5 +1,6 @@
 // ishscale eval: the OpenOOD v1.5 OOD benchmark (flags mirror the reference's eval_ood_imagenet.py).
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -29,6 +30,7 @@ void usage() {
       "  --data-root DIR         default ./data\n"
       "  --percentile P          fix react/ash/ash_p/ash_s/scale's percentile and skip their APS\n"
       "  --no-aps                use every detector's default hyper-parameters\n"
+      "  --set PP.KEY=VALUE      fix one hyper-parameter (repeatable), e.g. --set knn.K=100 --set vim.dim=1000\n"
       "  --out DIR               default results/<arch>: ood/<pp>.csv, scores/, results.json, report.html\n"
       "  --save-score            write scores/<pp>/<split>/<dataset>/{conf,pred,gt}.npy\n"
       "  --save-csv              write ood/<pp>.csv (always on; accepted for compatibility)\n"
@@ -100,6 +102,16 @@ int cmd_eval(int argc, char** argv) {
   args.flag("--save-csv");
   ro.out.report = !args.flag("--no-report");
   ro.cfg.aps = !args.flag("--no-aps");
+  for (auto& v : args.all("--set")) {
+    size_t dot = v.find('.'), eq = v.find('=');
+    ISH_CHECK(dot != std::string::npos && eq != std::string::npos && dot > 0 && eq > dot + 1 && eq + 1 < v.size(),
+              "eval: --set wants PP.KEY=VALUE, got '", v, "'");
+    char* end = nullptr;
+    const std::string num = v.substr(eq + 1);
+    double x = std::strtod(num.c_str(), &end);
+    ISH_CHECK(end && *end == 0, "eval: --set ", v, ": '", num, "' is not a number");
+    ro.cfg.fixed[v.substr(0, dot)].push_back({v.substr(dot + 1, eq - dot - 1), x});
+  }
   args.finish();
 
   ISH_CHECK(!weights_path.empty(), "eval: --weights is required (see --help)");

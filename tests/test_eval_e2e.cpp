@@ -84,6 +84,24 @@ TEST_CASE("eval end to end on real and synthetic JPEGs matches torchvision + the
   CHECK(exists(out + "/results.json"));
   CHECK(exists(out + "/report.html"));
 
+  // ODIN re-runs the network with a backward to the input (ResNetGradNet over engine autograd).
+  {
+    eval::ResNetGradNet net(model);
+    img::ImgList list = img::read_imglist(data + "/id_test.txt", data);
+    eval::ImageStream s = eval::image_stream(list, ro.extract);
+    eval::Fc fc{Tensor(), Tensor()};
+    fc.W = Tensor::zeros({1000, 512});
+    fc.b = Tensor::zeros({1000});
+    auto odin = eval::make_detector("odin", fc, &net);
+    odin->set_params({{"temperature", 1000}, {"noise", 0.0014}});
+    eval::Scores sc = odin->score(eval::FeatureSet{}, &s);
+    double e = rel_err(sc.conf, E.at("odin.id_test.conf").to_f64_vector());
+    CHECK_MESSAGE(e <= 1e-4, "odin rel err " << e);  // 1e-4 as above; sign flips of ~0 gradients would show here
+    MESSAGE("odin.id_test rel err " << e);
+    const int64_t* wp = E.at("odin.id_test.pred").data<int64_t>();
+    for (size_t i = 0; i < sc.pred.size(); i++) CHECK(sc.pred[i] == wp[i]);
+  }
+
   // The feature cache: a second extraction is served from disk, and matches torchvision's features.
   eval::ExtractOptions eo = ro.extract;
   eo.recompute = false;

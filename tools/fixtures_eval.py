@@ -319,6 +319,11 @@ def _e2e(out):
         for det, (conf, pred) in res.items():
             E[f"{det}.{s}.conf"] = np.asarray(conf, np.float64)
             E[f"{det}.{s}.pred"] = np.asarray(pred, np.int64)
+    # ODIN through the network (NHWC input, as the C++ side feeds it), on the ID test images.
+    net = lambda x: model(x.permute(0, 3, 1, 2))  # noqa: E731
+    xs = [tf(Image.open(os.path.join(imgdir, im + ".jpg")).convert("RGB")) for im, _ in E2E_LISTS["id_test"]]
+    x = torch.stack(xs).permute(0, 2, 3, 1).contiguous().numpy()
+    E["odin.id_test.conf"], E["odin.id_test.pred"] = ref.odin(net, x, 1000.0, 0.0014)
     st_io.save(os.path.join(base, "expected.safetensors"), E)
 
 
