@@ -134,6 +134,7 @@ TEST_CASE("train: the loop's 3-step ISH trajectory (Nesterov, two wd groups, cos
   c.augment = false;
   c.shuffle = false;
   c.log_every = 1000;
+  c.prefetch = 1;  // exercises the GPU-default background loading on the CPU (results must not change)
   auto r = train::train(m, ds, nullptr, c);
   CHECK(r.steps == 3);
   CHECK(r.finished);

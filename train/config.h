@@ -32,6 +32,7 @@ struct TrainConfig {
   std::string device = "cpu";
   std::string train_list, val_list, data_root;
   int64_t image_size = 224;  // imglist training crop
+  int prefetch = -1;         // decode the next micro-batch on a host thread: 1 on, 0 off, -1 on for cuda
 };
 
 std::string config_to_json(const TrainConfig& c);

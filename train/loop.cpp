@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <future>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
@@ -24,54 +25,106 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+struct HostBatch {
+  std::vector<float> x;  // [n,H,W,C]
+  std::vector<int64_t> y;
+  int64_t n = 0, skipped = 0;
+};
 struct Batch {
   Tensor x, y;  // [n,H,W,C] float on the device, I64 [n]
   int64_t n = 0, skipped = 0;
 };
 
-// Samples at positions [begin, end) of `order`. aug: training transform with per-sample Rngs.
-Batch make_batch(const Dataset& ds, const std::vector<int64_t>& order, int64_t begin, int64_t end, bool aug,
-                 uint64_t epoch_seed, int64_t epoch, bool strict, Device dev) {
-  const int64_t H = ds.height(), W = ds.width(), C = ds.channels(), per = H * W * C, n = end - begin;
-  std::vector<float> buf((size_t)(n * per));
+// Samples at positions [begin, end) of `order`, decoded and transformed on the host (OpenMP over samples).
+// aug: training transform with per-sample Rngs. Unreadable samples are skipped (or throw under strict).
+HostBatch load_host(const Dataset& ds, const std::vector<int64_t>* order, int64_t begin, int64_t end, bool aug,
+                    uint64_t epoch_seed, int64_t epoch, bool strict) {
+  const int64_t per = ds.height() * ds.width() * ds.channels(), n = end - begin;
+  HostBatch b;
+  b.x.resize((size_t)(n * per));
   std::vector<char> ok((size_t)n, 1);
   std::vector<std::string> why((size_t)n);
+  auto index = [&](int64_t i) { return order ? (*order)[begin + i] : begin + i; };
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t i = 0; i < n; i++) {
     Rng rng = sample_rng(epoch_seed, epoch, begin + i);
     try {
-      ok[i] = ds.load(order[begin + i], aug ? &rng : nullptr, buf.data() + i * per, &why[i]);
+      ok[i] = ds.load(index(i), aug ? &rng : nullptr, b.x.data() + i * per, &why[i]);
     } catch (const std::exception& e) {
       ok[i] = 0;
       why[i] = e.what();
     }
   }
-  Batch b;
-  std::vector<int64_t> labels;
   int64_t w = 0;
   for (int64_t i = 0; i < n; i++) {
     if (!ok[i]) {
-      ISH_CHECK(!strict, "unreadable training sample ", order[begin + i], " of ", ds.describe(), ": ", why[i]);
-      std::fprintf(stderr, "warning: skipping sample %lld of %s: %s\n", (long long)order[begin + i],
-                   ds.describe().c_str(), why[i].c_str());
+      ISH_CHECK(!strict, "unreadable training sample ", index(i), " of ", ds.describe(), ": ", why[i]);
+      std::fprintf(stderr, "warning: skipping sample %lld of %s: %s\n", (long long)index(i), ds.describe().c_str(),
+                   why[i].c_str());
       b.skipped++;
       continue;
     }
-    if (w != i) std::copy(buf.begin() + i * per, buf.begin() + (i + 1) * per, buf.begin() + w * per);
-    labels.push_back(ds.label(order[begin + i]));
+    if (w != i) std::copy(b.x.begin() + i * per, b.x.begin() + (i + 1) * per, b.x.begin() + w * per);
+    b.y.push_back(ds.label(index(i)));
     w++;
   }
   b.n = w;
-  if (w == 0) return b;
-  buf.resize((size_t)(w * per));
-  b.x = Tensor::from_f32(buf, {w, H, W, C});
-  b.y = Tensor::from_i64(labels, {w});
+  b.x.resize((size_t)(w * per));
+  return b;
+}
+
+Batch to_device(const Dataset& ds, HostBatch&& h, Device dev) {
+  Batch b;
+  b.n = h.n;
+  b.skipped = h.skipped;
+  if (h.n == 0) return b;
+  b.x = Tensor::from_f32(h.x, {h.n, ds.height(), ds.width(), ds.channels()});
+  b.y = Tensor::from_i64(h.y, {h.n});
   if (dev != Device::CPU) {
     b.x = b.x.to(dev);
     b.y = b.y.to(dev);
   }
   return b;
 }
+
+// Micro-batch k of an epoch covers positions [k*B, min((k+1)*B, n_used)). On a GPU the next one is
+// decoded on a host thread while the device computes the current one (by default only on a GPU: on the
+// CPU the compute already uses every core). Prefetching never changes the batches.
+class EpochBatches {
+ public:
+  EpochBatches(const Dataset& ds, const std::vector<int64_t>& order, int64_t n_used, int64_t B, bool aug,
+               uint64_t seed, int64_t epoch, bool strict, Device dev, bool prefetch)
+      : ds_(ds), order_(order), n_used_(n_used), B_(B), aug_(aug), seed_(seed), epoch_(epoch), strict_(strict),
+        dev_(dev), prefetch_(prefetch) {}
+  ~EpochBatches() {
+    if (next_.valid()) next_.wait();
+  }
+  Batch get(int64_t k) {
+    HostBatch h = next_.valid() && next_k_ == k ? next_.get() : load(k);
+    if (next_.valid()) next_.wait();  // a stale prefetch (not the one asked for)
+    if (prefetch_ && (k + 1) * B_ < n_used_) {
+      next_k_ = k + 1;
+      next_ = std::async(std::launch::async, [this, k] { return load(k + 1); });
+    }
+    return to_device(ds_, std::move(h), dev_);
+  }
+
+ private:
+  HostBatch load(int64_t k) {
+    return load_host(ds_, &order_, k * B_, std::min(n_used_, (k + 1) * B_), aug_, seed_, epoch_, strict_);
+  }
+  const Dataset& ds_;
+  const std::vector<int64_t>& order_;
+  int64_t n_used_, B_;
+  bool aug_;
+  uint64_t seed_;
+  int64_t epoch_;
+  bool strict_;
+  Device dev_;
+  bool prefetch_;
+  std::future<HostBatch> next_;
+  int64_t next_k_ = -1;
+};
 
 int64_t count_correct(const Tensor& logits, const Tensor& labels) {
   std::vector<double> pred = ops::argmax_last(logits).to(Device::CPU).to_f64_vector();
@@ -93,9 +146,10 @@ double evaluate_top1(models::ResNet& model, const Dataset& ds, int64_t batch_siz
   model.eval();
   NoGradGuard ng;
   std::vector<int64_t> order = epoch_order(ds.size(), 0, 0, false);
+  EpochBatches batches(ds, order, ds.size(), batch_size, false, 0, 0, false, dev, dev != Device::CPU);
   int64_t correct = 0, total = 0;
-  for (int64_t b = 0; b < ds.size(); b += batch_size) {
-    Batch bt = make_batch(ds, order, b, std::min(ds.size(), b + batch_size), false, 0, 0, false, dev);
+  for (int64_t b = 0; b * batch_size < ds.size(); b++) {
+    Batch bt = batches.get(b);
     if (bt.n == 0) continue;
     auto out = model.forward(bt.x);
     correct += count_correct(out.logits, bt.y);
@@ -127,6 +181,7 @@ TrainResult train(models::ResNet& model, const Dataset& train_set, const Dataset
   const int64_t steps_per_epoch = (n_used + per_step - 1) / per_step;
   const int64_t total_steps = steps_per_epoch * cfg.epochs;
   CosineLR sched(cfg.lr, total_steps);
+  const bool prefetch = cfg.prefetch < 0 ? dev != Device::CPU : cfg.prefetch != 0;
 
   // OpenOOD's groups: every parameter but fc, then fc.weight and fc.bias with their own weight decay.
   ParamGroup g_body, g_fc;
@@ -199,6 +254,8 @@ TrainResult train(models::ResNet& model, const Dataset& train_set, const Dataset
     if (!have_epoch_seed) epoch_seed = rng.next_u64();
     have_epoch_seed = false;
     std::vector<int64_t> order = epoch_order(N, epoch_seed, epoch, cfg.shuffle);
+    EpochBatches batches(train_set, order, n_used, cfg.batch_size, cfg.augment, epoch_seed, epoch, cfg.strict, dev,
+                         prefetch);
     EpochSummary es;
     es.epoch = epoch + 1;
     double loss_sum = 0;
@@ -216,8 +273,7 @@ TrainResult train(models::ResNet& model, const Dataset& train_set, const Dataset
       double step_loss = 0;
       int64_t step_n = 0;
       for (int64_t mb = begin; mb < end; mb += cfg.batch_size) {
-        Batch b = make_batch(train_set, order, mb, std::min(end, mb + cfg.batch_size), cfg.augment, epoch_seed,
-                             epoch, cfg.strict, dev);
+        Batch b = batches.get(mb / cfg.batch_size);
         es.skipped += b.skipped;
         if (b.n == 0) continue;
         auto out = model.forward(b.x);
