@@ -77,7 +77,7 @@ int cmd_classify(int argc, char** argv) {
   int num_classes = -1;
   for (auto& [name, t] : sd)
     if ((name == "fc.weight" || name == "module.fc.weight") && t.dim() == 2) num_classes = (int)t.size(0);
-  models::ResNet model = models::ResNet::create(arch, num_classes);
+  models::ResNet model = models::ResNet::create(arch, num_classes, 0, /*init=*/false);
   ISH_CHECK(!model.config().cifar_stem, "classify: ", arch, " expects small inputs; classify uses ImageNet 224x224 preprocessing");
   models::load_state_dict(model, sd, weights_path);
   sd.clear();

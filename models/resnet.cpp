@@ -103,17 +103,18 @@ ResNet::ResNet(const ResNetConfig& cfg, const std::string& arch) : cfg_(cfg), ar
   }
   fc_weight_ = Tensor::zeros({cfg.num_classes, inplanes});
   fc_bias_ = Tensor::zeros({cfg.num_classes});
-  init_weights();
+  if (cfg.init) init_weights();
   visit([](const std::string& name, Tensor& t, EntryKind kind) {
     t.set_name(name);
     if (kind == EntryKind::ConvWeight || kind == EntryKind::Param) t.set_requires_grad(true);
   });
 }
 
-ResNet ResNet::create(const std::string& arch, int num_classes, uint64_t seed) {
+ResNet ResNet::create(const std::string& arch, int num_classes, uint64_t seed, bool init) {
   ResNetConfig c = config_for(arch);
   if (num_classes > 0) c.num_classes = num_classes;
   c.seed = seed;
+  c.init = init;
   return ResNet(c, arch);
 }
 

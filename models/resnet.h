@@ -29,6 +29,7 @@ struct ResNetConfig {
   bool cifar_stem = false;             // 3x3/1 conv1, no max pool
   bool zero_init_residual = false;     // last BN of each block starts at gamma = 0 (torchvision option)
   uint64_t seed = 0;                   // init RNG seed
+  bool init = true;                    // false: leave weights zero (they are about to be loaded)
 };
 // "resnet18|34|50|101|152" and "<arch>_cifar". Throws ish::Error (exit 2) for an unknown name.
 ResNetConfig config_for(const std::string& arch);
@@ -56,7 +57,8 @@ struct Block {
 class ResNet {
  public:
   explicit ResNet(const ResNetConfig& cfg, const std::string& arch = "resnet");
-  static ResNet create(const std::string& arch, int num_classes = -1, uint64_t seed = 0);
+  // num_classes <= 0 keeps the arch's default (1000). init = false skips the random init.
+  static ResNet create(const std::string& arch, int num_classes = -1, uint64_t seed = 0, bool init = true);
 
   struct Output {
     Tensor logits;    // [N, num_classes]

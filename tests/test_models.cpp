@@ -100,10 +100,10 @@ void train_golden(const std::string& arch, DType dt) {
     if (e > worst_bn) { worst_bn = e; worst_bn_name = name; }
     n_bn++;
   }
+  const std::string vs64 = f64 ? std::string() : ", worst grad vs torch fp64 " + std::to_string(worst_vs64);
   MESSAGE(tag << " train " << shape_str(g.at("x_train").shape()) << " (" << t << " s): loss rel err " << e_loss
               << ", logits " << e_logits << "; worst of " << n_grads << " grads " << worst_grad << " ("
-              << worst_grad_name << "), fc grads " << worst_fc << (f64 ? "" : ", worst grad vs torch fp64 ")
-              << (f64 ? std::string() : std::to_string(worst_vs64)) << "; worst of " << n_bn << " BN stats "
+              << worst_grad_name << "), fc grads " << worst_fc << vs64 << "; worst of " << n_bn << " BN stats "
               << worst_bn << " (" << worst_bn_name << ")");
 }
 
