@@ -195,6 +195,14 @@ Plan* get_plan(ConvOp op, const ConvDims& d, const void* a, const void* b, void*
 
 const float kOne = 1.f, kZero = 0.f;
 
+// ISHSCALE_SYNC=1: library calls are launches too; wait so that a fault names the call.
+void debug_sync(const char* what) {
+  if (sync_each_launch()) {
+    cudaError_t e = cudaStreamSynchronize(stream());
+    if (e != cudaSuccess) throw_cuda(what, __FILE__, __LINE__, cudaGetErrorString(e));
+  }
+}
+
 }  // namespace
 
 void conv2d_fwd(const ConvDims& d, const float* x, const float* w, const float* b, float* y) {
@@ -204,6 +212,7 @@ void conv2d_fwd(const ConvDims& d, const float* x, const float* w, const float* 
   CUDNN_CHECK(cudnnConvolutionForward(cudnn(), &kOne, p->x, x, p->w, w, p->conv, (cudnnConvolutionFwdAlgo_t)p->algo,
                                       ws, p->ws_bytes, &kZero, p->y, y));
   if (b) CUDNN_CHECK(cudnnAddTensor(cudnn(), &kOne, p->bias, b, &kOne, p->y, y));
+  debug_sync("conv2d_fwd (ISHSCALE_SYNC)");
 }
 
 void conv2d_bwd_data(const ConvDims& d, const float* dy, const float* w, float* dx) {
@@ -212,6 +221,7 @@ void conv2d_bwd_data(const ConvDims& d, const float* dy, const float* w, float* 
   void* ws = p->ws_bytes ? workspace(p->ws_bytes) : nullptr;
   CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn(), &kOne, p->w, w, p->y, dy, p->conv,
                                            (cudnnConvolutionBwdDataAlgo_t)p->algo, ws, p->ws_bytes, &kZero, p->x, dx));
+  debug_sync("conv2d_bwd_data (ISHSCALE_SYNC)");
 }
 
 void conv2d_bwd_filter(const ConvDims& d, const float* x, const float* dy, float* dw, float* db) {
@@ -226,6 +236,7 @@ void conv2d_bwd_filter(const ConvDims& d, const float* x, const float* dy, float
                                              (cudnnConvolutionBwdFilterAlgo_t)p->algo, ws, p->ws_bytes, &kZero, p->w,
                                              dw));
   if (db) CUDNN_CHECK(cudnnConvolutionBackwardBias(cudnn(), &kOne, p->y, dy, &kZero, p->bias, db));
+  debug_sync("conv2d_bwd_filter (ISHSCALE_SYNC)");
 }
 
 void gemm(bool tA, bool tB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
@@ -239,6 +250,7 @@ void gemm(bool tA, bool tB, int64_t M, int64_t N, int64_t K, float alpha, const 
   CUBLAS_CHECK(cublasGemmEx(cublas(), tB ? CUBLAS_OP_T : CUBLAS_OP_N, tA ? CUBLAS_OP_T : CUBLAS_OP_N, (int)N, (int)M,
                             (int)K, &alpha, B, CUDA_R_32F, (int)ldb, A, CUDA_R_32F, (int)lda, &beta, C, CUDA_R_32F,
                             (int)ldc, ct, CUBLAS_GEMM_DEFAULT));
+  debug_sync("gemm (ISHSCALE_SYNC)");
 }
 
 }  // namespace ish::cuda
