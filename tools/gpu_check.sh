@@ -30,7 +30,7 @@ fi
 grep -m1 "ishscale build:" "$LOG/build.log"
 
 step "gpu suite"
-timeout 240 build/ishscale_tests -ts=gpu -s >"$LOG/gpu_suite.log" 2>&1
+timeout 240 build/ishscale_tests -ts=gpu >"$LOG/gpu_suite.log" 2>&1
 SUITE_RC=$?
 grep -E "resnet50 (eval|train)|gpu suite skipped|ERROR|not bitwise" "$LOG/gpu_suite.log" | head -40
 tail -3 "$LOG/gpu_suite.log"
