@@ -127,7 +127,8 @@ class EpochBatches {
 };
 
 int64_t count_correct(const Tensor& logits, const Tensor& labels) {
-  std::vector<double> pred = ops::argmax_last(logits).to(Device::CPU).to_f64_vector();
+  NoGradGuard ng;
+  std::vector<double> pred = ops::argmax_last(logits.detach().to(Device::CPU)).to_f64_vector();  // a CPU op
   std::vector<double> y = labels.to(Device::CPU).to_f64_vector();
   int64_t c = 0;
   for (size_t i = 0; i < y.size(); i++) c += pred[i] == y[i];
@@ -285,8 +286,7 @@ TrainResult train(models::ResNet& model, const Dataset& train_set, const Dataset
                           "Hint: lower --lr, or check the data and the initial weights."),
                       1);
         // The step's gradient is that of the mean over all its samples.
-        Tensor scaled = ops::mul_scalar(loss, (double)b.n / (double)(end - begin));
-        autograd::backward(scaled);
+        autograd::backward(b.n == end - begin ? loss : ops::mul_scalar(loss, (double)b.n / (double)(end - begin)));
         step_loss += lv * b.n;
         step_n += b.n;
         correct += count_correct(out.logits, b.y);
