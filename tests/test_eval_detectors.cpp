@@ -89,6 +89,13 @@ TEST_CASE("eval detectors match the numpy/torch reference (rel err <= 1e-5)") {
   }
 }
 
+TEST_CASE("eval ASH/SCALE k rounds half to even, as np.round") {
+  CHECK(eval::detail::topk_count(2048, 85) == 307);  // METHOD.md: 1740.8 -> 1741
+  CHECK(eval::detail::topk_count(10, 25) == 8);      // 2.5 -> 2 (half-up would keep 7)
+  CHECK(eval::detail::topk_count(10, 35) == 6);      // 3.5 -> 4
+  CHECK_THROWS_AS(eval::detail::topk_count(10, 100), Error);
+}
+
 TEST_CASE("eval detector fit statistics: react threshold, vim's u") {
   const Data& d = data();
   std::vector<float> all = d.sets.at("val").features.to_f32_vector();
