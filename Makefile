@@ -78,6 +78,7 @@ $(FIXTURES_STAMP): tools/make_fixtures.py tools/st_io.py $(wildcard tools/fixtur
 fixtures: $(FIXTURES_STAMP)
 
 test: deps
+	tools/lint_launches.sh
 	$(MAKE) -j$(JOBS) all
 	$(MAKE) fixtures
 	ISHSCALE_FIXTURES=$(BUILD)/fixtures ISHSCALE_BIN=$(BUILD)/ishscale $(BUILD)/ishscale_tests

@@ -5,6 +5,9 @@
 
 #include "engine/autograd.h"
 #include "engine/device.h"
+#ifdef ISHSCALE_CUDA
+#include "engine/cuda/backend.h"
+#endif
 
 namespace ish {
 
@@ -123,6 +126,12 @@ static void store_f64(void* p, DType dt, int64_t i, double v) {
 }
 
 void Tensor::fill_(double v) {
+#ifdef ISHSCALE_CUDA
+  if (is_cuda() && dtype() == DType::F32) {  // on the device: no host staging, no sync
+    cuda::fill(numel(), (float)v, data<float>());
+    return;
+  }
+#endif
   Tensor h = is_cuda() ? empty(shape(), dtype()) : *this;
   for (int64_t i = 0, n = numel(); i < n; i++) store_f64(h.raw(), dtype(), i, v);
   if (is_cuda()) copy_(h);
