@@ -141,6 +141,7 @@ int cmd_train(int argc, char** argv) {
   ISH_CHECK(train_set.max_label() < rc.num_classes, c.train_list, ": label ", train_set.max_label(),
             " does not fit ", rc.num_classes, " classes");
   rc.seed = c.seed;
+  rc.init = init.empty() && !resume;  // weights about to be loaded: skip the random init
   models::ResNet model(rc, c.arch);
   if (!init.empty()) models::load_state_dict(model, init, c.weights);
   if (c.device == "cuda") model.to(Device::CUDA);
