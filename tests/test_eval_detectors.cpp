@@ -208,3 +208,40 @@ TEST_CASE("eval sym_eig: residual, orthogonality and pinvh on random symmetric m
     }
 }
 }
+
+namespace {
+// A toy detector whose AUROC rises with x up to x = 2 and then stays flat: APS must keep x = 2.
+class Plateau : public eval::Detector {
+ public:
+  std::string name() const override { return "plateau"; }
+  eval::HParams params() const override { return {{"x", x_}}; }
+  void set_params(const eval::HParams& p) override { x_ = p.at(0).second; }
+  std::vector<eval::HParams> grid() const override { return {{{"x", 1}}, {{"x", 2}}, {{"x", 3}}, {{"x", 4}}}; }
+  eval::Scores score(const eval::FeatureSet& f, const eval::ImageStream*) override {
+    eval::Scores s;
+    const int64_t* y = f.labels.data<int64_t>();
+    for (int64_t i = 0; i < f.labels.size(0); i++) {  // ID scores shift up by min(x, 2): separation saturates at x = 2
+      s.conf.push_back((float)((y[i] == -1 ? 0.0 : std::min(x_, 2.0)) + 0.5 * (double)(i % 5)));
+      s.pred.push_back(0);
+    }
+    return s;
+  }
+
+ private:
+  double x_ = 1;
+};
+}  // namespace
+
+TEST_SUITE("cpu") {
+TEST_CASE("eval APS keeps the first strict maximum (OpenOOD's `auroc > max_auroc`)") {
+  eval::FeatureSet id, ood;
+  id.labels = Tensor::zeros({10}, DType::I64);
+  ood.labels = Tensor::full({10}, -1, DType::I64);
+  Plateau d;
+  eval::ApsResult r = eval::aps_search(d, id, ood);
+  REQUIRE(r.trace.size() == 4);
+  CHECK(r.trace[1].second == r.trace[2].second);  // the plateau really ties
+  CHECK(r.trace[1].second > r.trace[0].second);
+  CHECK(eval::hparams_str(r.best) == "x=2");
+}
+}
