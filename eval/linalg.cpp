@@ -72,7 +72,9 @@ void tridiagonalize(int64_t n, std::vector<double>& A, std::vector<double>* d, s
     for (int64_t j = i + 1; j < n; j++) std::swap((*qt)[i * n + j], (*qt)[j * n + i]);
 }
 
-// Implicit-shift QL on the symmetric tridiagonal (d, e), rotating the rows of vt along.
+// Implicit-shift QL on the symmetric tridiagonal (d, e), rotating the rows of vt along. The rotations
+// depend only on (d, e), so they are recorded first and then applied to vt in one parallel pass over
+// column blocks (each block sees them in the same order, so the result does not depend on the threads).
 void tridiagonal_ql(int64_t n, std::vector<double>& d, std::vector<double>& e, std::vector<double>& vt) {
   struct Rot { int64_t i; double c, s; };
   std::vector<Rot> rots;
@@ -98,9 +100,7 @@ void tridiagonal_ql(int64_t n, std::vector<double>& d, std::vector<double>& e, s
       g = d[m] - d[l] + e[l] / (g + std::copysign(r, g));
       double s = 1, c = 1, p = 0;
       bool deflated = false;
-      rots.clear();
-      int64_t i = m - 1;
-      for (; i >= l; i--) {
+      for (int64_t i = m - 1; i >= l; i--) {
         double f = s * e[i], b = c * e[i];
         r = std::hypot(f, g);
         e[i + 1] = r;
@@ -119,24 +119,24 @@ void tridiagonal_ql(int64_t n, std::vector<double>& d, std::vector<double>& e, s
         g = c * r - b;
         rots.push_back({i, c, s});
       }
-      // The rotations depend only on (d, e): apply them to vt's columns in cache-sized blocks. (No OpenMP
-      // here: one parallel region per QL sweep spin-waits badly on a loaded machine.)
-      for (int64_t k0 = 0; k0 < n; k0 += 256) {
-        const int64_t k1 = std::min(n, k0 + 256);
-        for (const Rot& rt : rots) {
-          double* a = &vt[rt.i * n];
-          double* b2 = &vt[(rt.i + 1) * n];
-          for (int64_t k = k0; k < k1; k++) {
-            double f = b2[k];
-            b2[k] = rt.s * a[k] + rt.c * f;
-            a[k] = rt.c * a[k] - rt.s * f;
-          }
-        }
-      }
       if (deflated) continue;
       d[l] -= p;
       e[l] = g;
       e[m] = 0;
+    }
+  }
+  const int64_t nb = (n + 127) / 128;
+#pragma omp parallel for schedule(dynamic, 1) if (n >= 256)
+  for (int64_t blk = 0; blk < nb; blk++) {
+    const int64_t k0 = blk * 128, k1 = std::min(n, k0 + 128);
+    for (const Rot& rt : rots) {
+      double* a = &vt[rt.i * n];
+      double* b2 = &vt[(rt.i + 1) * n];
+      for (int64_t k = k0; k < k1; k++) {
+        double f = b2[k];
+        b2[k] = rt.s * a[k] + rt.c * f;
+        a[k] = rt.c * a[k] - rt.s * f;
+      }
     }
   }
 }
