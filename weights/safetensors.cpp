@@ -137,7 +137,9 @@ static void parse(File::Impl& im, const uint8_t* base) {
   std::vector<const TensorInfo*> by_off;
   for (auto& t : im.tensors) by_off.push_back(&t);
   std::sort(by_off.begin(), by_off.end(),
-            [](auto* a, auto* b) { return a->begin != b->begin ? a->begin < b->begin : a->end < b->end; });
+            [](auto* a, auto* b) {
+              return a->begin != b->begin ? a->begin < b->begin : a->end != b->end ? a->end < b->end : a->name < b->name;
+            });
   uint64_t pos = 0;
   for (auto* t : by_off) {
     ISH_CHECK(t->begin == pos, path, ": tensor ", qstr(t->name), ": data_offsets begin at ", t->begin,
@@ -145,6 +147,12 @@ static void parse(File::Impl& im, const uint8_t* base) {
     pos = t->end;
   }
   ISH_CHECK(pos == buf_size, path, ": ", buf_size - pos, " trailing bytes after the last tensor");
+  // tensors() lists them in the order their data lies in the file (the JSON object is not ordered).
+  std::vector<TensorInfo> ordered;
+  for (auto* t : by_off) ordered.push_back(*t);
+  im.tensors = std::move(ordered);
+  im.index.clear();
+  for (size_t i = 0; i < im.tensors.size(); i++) im.index[im.tensors[i].name] = i;
 }
 
 File File::open(const std::string& path) {

@@ -29,7 +29,7 @@ class File {
   // Validates an in-memory copy (fuzzing, tests); `name` stands for the path in messages.
   static File from_bytes(const std::string& name, std::string bytes);
   const std::string& path() const;
-  const std::vector<TensorInfo>& tensors() const;  // in file order
+  const std::vector<TensorInfo>& tensors() const;  // in the order of their data in the file
   const std::map<std::string, std::string>& metadata() const;
   bool has(const std::string& name) const;
   const TensorInfo& info(const std::string& name) const;  // throws if absent
