@@ -22,6 +22,8 @@ static const char* kHelp =
     "  --quick                     same as --profile quick\n"
     "  --device cpu|cuda           default: cuda when available\n"
     "  --seeds N                   training seeds (profile default)\n"
+    "  --threads N                 CPU threads (default: every core, or 1 when the load average\n"
+    "                              already reaches the core count)\n"
     "  --data-dir DIR              Fashion-MNIST .gz files (/usr/share/datasets/fashion-mnist)\n"
     "  --font-dir DIR              DejaVu .ttf files (/usr/share/fonts/truetype/dejavu)\n";
 
@@ -41,6 +43,8 @@ int cmd_demo(int argc, char** argv) {
   c.out = a.get("--out", c.out);
   c.seeds = (int)a.get_int("--seeds", c.seeds);
   ISH_CHECK(c.seeds >= 1 && c.seeds <= 100, "--seeds must be in [1, 100], got ", c.seeds);
+  c.threads = (int)a.get_int("--threads", 0);
+  ISH_CHECK(c.threads >= 0 && c.threads <= 1024, "--threads must be in [0, 1024], got ", c.threads);
   c.paths.fashion_dir = a.get("--data-dir", c.paths.fashion_dir);
   c.paths.font_dir = a.get("--font-dir", c.paths.font_dir);
   a.finish();

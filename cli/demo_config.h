@@ -29,13 +29,14 @@ struct DemoConfig {
   int width = 64;              // stem width of the ResNet
   int64_t batch_size = 128;
   bool augment = true;         // mild RandomResizedCrop + flip (see demo_model.cpp)
-  TrainPhase scratch{30, 0.1};    // CE from scratch
-  TrainPhase finetune{10, 0.01};  // CE and ISH fine-tunes of the scratch model (same schedule)
+  TrainPhase scratch{15, 0.1};    // CE from scratch
+  TrainPhase finetune{5, 0.01};   // CE and ISH fine-tunes of the scratch model (same schedule)
   double ish_percentile = 0.85;
   std::string ish_strategy = "minksample_expscale";
   bool odin_aps = true;        // ODIN's 8-point APS grid needs a forward+backward per point
   int64_t odin_max = -1;       // ODIN scores at most this many images per test set (-1: all)
   int64_t eval_batch = 256;
+  int threads = 0;             // CPU threads; 0: every core, or 1 when the machine is already busy
   std::vector<std::string> cuts;  // what this profile gives up against `full`
 };
 

@@ -53,7 +53,7 @@ PhaseResult train_phase(models::ResNet& model, const DemoData& d, const DemoConf
   const int64_t steps_per_epoch = std::max<int64_t>(1, d.train.size() / c.batch_size);
   tc.log_every = std::max<int64_t>(1, steps_per_epoch / 2);
   tc.save_every = 1 << 30;  // only at epoch ends
-  std::printf("== %s (seed %llu): %lld epochs of %lld images, lr %g%s\n", name.c_str(), (unsigned long long)seed,
+  std::printf("== %s (data seed %llu): %lld epochs of %lld images, lr %g%s\n", name.c_str(), (unsigned long long)seed,
               (long long)ph.epochs, (long long)d.train.size(), ph.lr,
               ish ? str(", ISH ", c.ish_strategy, " p=", c.ish_percentile).c_str() : "");
   std::fflush(stdout);

@@ -90,6 +90,7 @@ std::string results_json(const DemoRun& r, const DemoData& d) {
   j["config"] = json::parse(config_json(c));
   j["cuts"] = c.cuts;
   j["wall_seconds"] = std::round(r.wall_seconds * 10) / 10;
+  j["cpu_seconds"] = std::round(r.cpu_seconds * 10) / 10;
   json data;
   data["id_train"] = set_json(d.train);
   data["id_val"] = set_json(d.id_val);

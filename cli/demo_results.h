@@ -23,7 +23,7 @@ std::string training_label(const std::string& t);
 struct DemoRun {
   DemoConfig config;
   std::vector<ModelEval> evals;  // every (training, seed)
-  double wall_seconds = 0;
+  double wall_seconds = 0, cpu_seconds = 0;  // up to the evaluation's end (before the outputs)
   std::vector<std::string> faces;  // letter test faces
   std::string val_face;
 };
