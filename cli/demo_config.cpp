@@ -20,7 +20,7 @@ DemoConfig demo_profile(const std::string& profile) {
     // Sized for `make demo` in <= 10 minutes on 2 CPU cores, build included (see the README).
     c.seeds = 1;
     c.width = 16;
-    c.sizes.train = 12000;
+    c.sizes.train = 10000;
     c.sizes.id_val = 500;
     c.sizes.id_fit = 3000;
     c.sizes.id_test = 6000;
@@ -35,7 +35,7 @@ DemoConfig demo_profile(const std::string& profile) {
     c.odin_max = 500;
     c.cuts = {"1 seed instead of 3",
               "resnet18_cifar at width 16 instead of 64",
-              "12,000 of the 35,000 ID training images; 2 scratch epochs instead of 15, 1 fine-tune epoch instead of 5; no augmentation",
+              "10,000 of the 35,000 ID training images; 2 scratch epochs instead of 15, 1 fine-tune epoch instead of 5; no augmentation",
               "OOD test sets subsampled: near 2,000 of 4,000, letters 1,300 of 2,600, noise 500 of 1,000; APS val sets 500 of 1,000 each; knn/vim/mds fit on 3,000 of 10,000 training images",
               "ODIN: default T=1000, eps=0.0014 without APS, on the first 500 images of each test set"};
     return c;

@@ -37,13 +37,14 @@ void write_file(const std::string& path, const std::string& text) {
 }
 
 // Threads for the CPU backend. OpenMP and OpenBLAS threads spin while waiting; on a machine whose cores
-// are already busy (1-minute load average >= cores) they only fight each other (measured here: 4-8x
-// slower than one thread), so `auto` then uses one.
+// are already half busy (1-minute load average >= cores / 2) they fight the other work (measured on the
+// 2-core dev machine: at load 1.9, 2 threads took 580 s and 861 CPU s for the cpu profile, 1 thread
+// 506 s and 410 CPU s at load 5), so `auto` then uses one.
 int choose_threads(int requested) {
   const int cores = std::max(1, (int)sysconf(_SC_NPROCESSORS_ONLN));
   if (requested > 0) return requested;
   double load[1] = {0};
-  if (getloadavg(load, 1) == 1 && load[0] >= cores) {
+  if (getloadavg(load, 1) == 1 && load[0] >= cores / 2.0) {
     std::printf("note: load average %.1f on %d cores: the CPU backend uses 1 thread (--threads N overrides)\n",
                 load[0], cores);
     return 1;
