@@ -217,7 +217,7 @@ def make(out_dir):
 
 
 # ----------------------------------------------------------------------------- end to end
-E2E_ARCH = "resnet18"  # resnet50 works the same; resnet18 keeps CI fast (see the e2e test's comment)
+E2E_ARCH = "resnet50"  # the issue names resnet50
 E2E_REAL = {"grace_hopper": "/usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg",
             "china": "/usr/lib/python3/dist-packages/sklearn/datasets/images/china.jpg",
             "flower": "/usr/lib/python3/dist-packages/sklearn/datasets/images/flower.jpg"}
