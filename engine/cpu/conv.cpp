@@ -13,10 +13,19 @@ namespace {
 bool is_pointwise(const ConvDims& d) {
   return d.R == 1 && d.S == 1 && d.sh == 1 && d.sw == 1 && d.ph == 0 && d.pw == 0;
 }
-// Images per chunk so the column buffer stays near 32M elements.
+// Images per chunk so the column buffer stays near 8M elements.
 int64_t chunk_images(const ConvDims& d) {
   int64_t per = std::max<int64_t>(1, d.P * d.Q * d.R * d.S * d.C);
-  return std::max<int64_t>(1, std::min<int64_t>(d.N, (int64_t(32) << 20) / per));
+  return std::max<int64_t>(1, std::min<int64_t>(d.N, (int64_t(8) << 20) / per));
+}
+
+// A per-thread column buffer that only grows: a fresh zero-filled vector per call cost more
+// (memset + page faults) than the GEMM on small inputs. im2col writes every element it uses.
+template <class T>
+T* col_buffer(size_t n) {
+  thread_local std::vector<T> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
 }
 
 template <class T>
@@ -72,11 +81,11 @@ void conv2d_fwd(const ConvDims& d, const T* x, const T* w, const T* b, T* y) {
     gemm<T>(false, true, d.N * PQ, d.K, d.C, T(1), x, d.C, w, d.C, T(0), y, d.K);
   } else {
     const int64_t cn = chunk_images(d);
-    std::vector<T> col((size_t)(cn * PQ * RSC));
+    T* col = col_buffer<T>((size_t)(cn * PQ * RSC));
     for (int64_t n0 = 0; n0 < d.N; n0 += cn) {
       const int64_t nn = std::min(cn, d.N - n0);
-      im2col(d, x, n0, nn, col.data());
-      gemm<T>(false, true, nn * PQ, d.K, RSC, T(1), col.data(), RSC, w, RSC, T(0), y + n0 * PQ * d.K, d.K);
+      im2col(d, x, n0, nn, col);
+      gemm<T>(false, true, nn * PQ, d.K, RSC, T(1), col, RSC, w, RSC, T(0), y + n0 * PQ * d.K, d.K);
     }
   }
   if (b) {
@@ -96,11 +105,11 @@ void conv2d_bwd_data(const ConvDims& d, const T* dy, const T* w, T* dx) {
   }
   std::fill(dx, dx + d.N * d.H * d.W * d.C, T(0));
   const int64_t cn = chunk_images(d);
-  std::vector<T> col((size_t)(cn * PQ * RSC));
+  T* col = col_buffer<T>((size_t)(cn * PQ * RSC));
   for (int64_t n0 = 0; n0 < d.N; n0 += cn) {
     const int64_t nn = std::min(cn, d.N - n0);
-    gemm<T>(false, false, nn * PQ, RSC, d.K, T(1), dy + n0 * PQ * d.K, d.K, w, RSC, T(0), col.data(), RSC);
-    col2im(d, col.data(), n0, nn, dx);
+    gemm<T>(false, false, nn * PQ, RSC, d.K, T(1), dy + n0 * PQ * d.K, d.K, w, RSC, T(0), col, RSC);
+    col2im(d, col, n0, nn, dx);
   }
 }
 
@@ -111,11 +120,11 @@ void conv2d_bwd_filter(const ConvDims& d, const T* x, const T* dy, T* dw, T* db)
     gemm<T>(true, false, d.K, d.C, d.N * PQ, T(1), dy, d.K, x, d.C, T(0), dw, d.C);
   } else {
     const int64_t cn = chunk_images(d);
-    std::vector<T> col((size_t)(cn * PQ * RSC));
+    T* col = col_buffer<T>((size_t)(cn * PQ * RSC));
     for (int64_t n0 = 0; n0 < d.N; n0 += cn) {
       const int64_t nn = std::min(cn, d.N - n0);
-      im2col(d, x, n0, nn, col.data());
-      gemm<T>(true, false, d.K, RSC, nn * PQ, T(1), dy + n0 * PQ * d.K, d.K, col.data(), RSC, n0 ? T(1) : T(0), dw,
+      im2col(d, x, n0, nn, col);
+      gemm<T>(true, false, d.K, RSC, nn * PQ, T(1), dy + n0 * PQ * d.K, d.K, col, RSC, n0 ? T(1) : T(0), dw,
               RSC);
     }
   }
