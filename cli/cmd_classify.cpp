@@ -17,7 +17,6 @@
 #include "eval/npy.h"
 #include "models/resnet.h"
 #include "models/state_dict.h"
-#include "weights/load.h"
 
 namespace ish::cli {
 
@@ -73,16 +72,9 @@ int cmd_classify(int argc, char** argv) {
   if (dev == Device::CUDA) ISH_CHECK(dev::cuda_available(), "classify: --device cuda: ", dev::cuda_unavailable_reason());
 
   // The class count comes from the checkpoint's fc, so fine-tuned heads load too.
-  weights::StateDict sd = weights::load_any(weights_path);
-  int num_classes = -1;
-  for (auto& [name, t] : sd)
-    if ((name == "fc.weight" || name == "module.fc.weight") && t.dim() == 2) num_classes = (int)t.size(0);
-  models::ResNet model = models::ResNet::create(arch, num_classes, 0, /*init=*/false);
-  ISH_CHECK(!model.config().cifar_stem, "classify: ", arch, " expects small inputs; classify uses ImageNet 224x224 preprocessing");
-  models::load_state_dict(model, sd, weights_path);
-  sd.clear();
-  model.to(dev);
-  model.eval();
+  ISH_CHECK(!models::config_for(arch).cifar_stem, "classify: ", arch,
+            " expects small inputs; classify uses ImageNet 224x224 preprocessing");
+  models::ResNet model = models::load_model(arch, weights_path, dev);
   NoGradGuard no_grad;
 
   const int C = model.num_classes(), F = model.feature_dim();

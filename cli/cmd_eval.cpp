@@ -10,7 +10,6 @@
 #include "engine/error.h"
 #include "eval/run.h"
 #include "models/state_dict.h"
-#include "weights/load.h"
 
 namespace ish::cli {
 namespace {
@@ -136,15 +135,7 @@ int cmd_eval(int argc, char** argv) {
   if (has_pct) ro.cfg.percentile = percentile;
   ro.cfg.log = [](const std::string& s) { std::fprintf(stderr, "eval: %s\n", s.c_str()); };
 
-  weights::StateDict sd = weights::load_any(weights_path);
-  int num_classes = -1;
-  for (auto& [name, t] : sd)
-    if ((name == "fc.weight" || name == "module.fc.weight") && t.dim() == 2) num_classes = (int)t.size(0);
-  models::ResNet model = models::ResNet::create(arch, num_classes);
-  models::load_state_dict(model, sd, weights_path);
-  sd.clear();
-  model.to(dev);
-  model.eval();
+  models::ResNet model = models::load_model(arch, weights_path, dev);
   ro.extract.weights_key = eval::file_hash(weights_path);
   ro.out.info = {{"arch", arch}, {"weights", weights_path}, {"weights_hash", ro.extract.weights_key},
                  {"device", device}, {"benchmark", bench.empty() ? "custom lists" : bench}, {"data_root", root},

@@ -9,7 +9,6 @@
 #include "eval/features.h"
 #include "eval/npy.h"
 #include "models/state_dict.h"
-#include "weights/load.h"
 
 namespace ish::cli {
 namespace {
@@ -49,15 +48,7 @@ int cmd_features(int argc, char** argv) {
   eo.batch_size = (int)batch;
   eo.threads = (int)threads;
   img::ImgList list = img::read_imglist(list_path, root);
-  weights::StateDict sd = weights::load_any(weights_path);
-  int num_classes = -1;
-  for (auto& [name, t] : sd)
-    if ((name == "fc.weight" || name == "module.fc.weight") && t.dim() == 2) num_classes = (int)t.size(0);
-  models::ResNet model = models::ResNet::create(arch, num_classes);
-  models::load_state_dict(model, sd, weights_path);
-  sd.clear();
-  model.to(dev);
-  model.eval();
+  models::ResNet model = models::load_model(arch, weights_path, dev);
   eo.weights_key = eval::file_hash(weights_path);
   eo.label = list_path;
   eval::Extracted e = eval::extract_features(model, list, eo);

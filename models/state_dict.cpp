@@ -145,4 +145,17 @@ void save_weights(ResNet& model, const std::string& path, std::map<std::string, 
   st::save(path, state_dict(model), metadata);
 }
 
+ResNet load_model(const std::string& arch, const std::string& path, Device dev) {
+  weights::StateDict sd = weights::load_any(path);
+  int num_classes = -1;
+  for (auto& [name, t] : sd)
+    if ((name == "fc.weight" || name == "module.fc.weight") && t.dim() == 2) num_classes = (int)t.size(0);
+  ResNet model = ResNet::create(arch, num_classes, 0, /*init=*/false);
+  load_state_dict(model, sd, path);
+  sd.clear();
+  model.to(dev);
+  model.eval();
+  return model;
+}
+
 }  // namespace ish::models

@@ -35,6 +35,9 @@ NamedTensors state_dict(ResNet& model);
 
 // From a file: safetensors or .pth (zip or legacy), detected by content.
 void load_weights(ResNet& model, const std::string& path, const LoadOptions& opt = {});
+// Builds `arch` with the class count of the file's fc.weight (fine-tuned heads load too), loads the file
+// strictly, and returns the model in eval mode on `dev`.
+ResNet load_model(const std::string& arch, const std::string& path, Device dev = Device::CPU);
 // Writes a safetensors file (atomically) in torchvision layout; metadata gains "arch" and "format":"pt".
 void save_weights(ResNet& model, const std::string& path, std::map<std::string, std::string> metadata = {});
 
