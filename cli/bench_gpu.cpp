@@ -1,5 +1,6 @@
 // `ishscale bench` (GPU): ResNet-50 inference at batch 1/32/256 and a training step at batch 128
-// (SGD momentum 0.9), in fp32 (TF32 off) and TF32, as img/s; then GB/s of each hand-written kernel
+// (SGD momentum 0.9), in fp32 (TF32 off) and TF32, as img/s; ISH's cost in a training step (not with
+// --quick); then GB/s of each hand-written kernel
 // at a ResNet-50-sized problem against the device-to-device copy roof. CUDA-event timing after
 // warm-up, median of the repeats. --json FILE writes the same keys as tools/torch_baseline.py.
 #include "cli/bench.h"
@@ -28,6 +29,7 @@ int bench_gpu(int, char**) { fail("bench: this build has no CUDA (build with nvc
 #include "engine/device.h"
 #include "engine/ops.h"
 #include "models/resnet.h"
+#include "train/ish.h"
 #include "train/sgd.h"
 
 namespace ish::cli {
@@ -63,8 +65,10 @@ Tensor labels(int64_t n) {
 }
 
 void bench_models(nlohmann::json& out, int iters, bool quick) {
+  const Tf32 saved = cuda::options().tf32;
   for (bool tf32 : {false, true}) {
-    cuda::options().tf32 = tf32;
+    // fp32: TF32 off everywhere; tf32: convolutions and GEMMs (torch_baseline.py sets both flags).
+    cuda::options().tf32 = tf32 ? Tf32::All : Tf32::Off;
     const std::string prec = tf32 ? "tf32" : "fp32";
     auto m = models::ResNet::create("resnet50", -1, 1);
     m.to(Device::CUDA);
@@ -104,7 +108,38 @@ void bench_models(nlohmann::json& out, int iters, bool quick) {
                 cuda::alloc_stats().peak_bytes_in_use / 1073741824.0);
     std::fflush(stdout);
   }
-  cuda::options().tf32 = false;
+  cuda::options().tf32 = saved;
+}
+
+// ISH's extra cost in a ResNet-50 training step (forward + backward, batch 64, TF32 as set): the
+// fc weight gradient from the shaped features instead of the raw ones. Plain and ISH steps are
+// interleaved so clock drift hits both alike; ish_step_ratio = median ISH / median plain.
+void bench_ish_step(nlohmann::json& out, int iters) {
+  auto m = models::ResNet::create("resnet50", 1000, 1);
+  m.to(Device::CUDA);
+  m.train();
+  const int64_t B = 64;
+  Tensor x = ops::randn({B, 224, 224, 3}, 5).to(Device::CUDA), y = labels(B);
+  auto step = [&](bool ish) {
+    m.fc_wgrad_hook = ish ? std::function<Tensor(const Tensor&)>([](const Tensor& f) {
+      return train::ish_shape(f, train::IshStrategy::MinkSampleExpScale, 0.85);
+    })
+                          : nullptr;
+    m.zero_grad();
+    ops::cross_entropy(m.forward(x).logits, y).backward();
+  };
+  for (int i = 0; i < 3; i++) step(i % 2 == 0);  // warm-up: allocator, cuDNN plans
+  std::vector<double> plain, ish;
+  for (int i = 0; i < std::max(3, iters / 2); i++)
+    for (bool on : {false, true}) (on ? ish : plain).push_back(time_ms([&] { step(on); }, 0, 1));
+  std::sort(plain.begin(), plain.end());
+  std::sort(ish.begin(), ish.end());
+  const double p = plain[plain.size() / 2], q = ish[ish.size() / 2];
+  out["train_bs64_plain_ms"] = p;
+  out["train_bs64_ish_ms"] = q;
+  out["ish_step_ratio"] = q / p;
+  std::printf("%-22s %9.3f ms  plain %9.3f ms  ratio %.3f (target <= 1.02)\n", "train_bs64_ish", q, p, q / p);
+  std::fflush(stdout);
 }
 
 struct Buf {
@@ -228,8 +263,10 @@ int bench_gpu(int argc, char** argv) {
   out["engine"] = "ishscale";
   out["device"] = prop.name;
   out["deterministic"] = cuda::options().deterministic;
+  out["tf32_default"] = tf32_name(cuda::options().tf32);
   std::printf("ishscale bench on %s (%d SMs)\n", prop.name, prop.multiProcessorCount);
   if (!no_models) bench_models(out, iters, quick);
+  if (!no_models && !quick) bench_ish_step(out, iters);
   if (!no_kernels) bench_kernels(out, iters);
   const auto st = cuda::alloc_stats();
   out["allocator_cuda_mallocs"] = st.cuda_mallocs;

@@ -14,5 +14,7 @@ struct PoolDims {
   int64_t N, H, W, C, P, Q;
   int kh, kw, sh, sw, ph, pw, dh, dw;
 };
+// Max pooling's padding rule on every device (as torch): at most half the dilated kernel.
+inline bool pool_padding_ok(int k, int dil, int pad) { return pad >= 0 && pad <= ((k - 1) * dil + 1) / 2; }
 
 }  // namespace ish

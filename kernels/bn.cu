@@ -1,10 +1,12 @@
 // BatchNorm over x [M,C] (NHWC flattened), fused with the optional residual add and ReLU.
 // Train forward: a partial-sum pass (per channel tile x row chunk, double accumulators, fixed
 // order), a per-channel finalize (batch mean/invstd, running stats with the unbiased variance,
-// the folded per-channel mean/scale/shift) and one element-wise apply pass. Eval: the finalize
-// is replaced by folding the running statistics. Backward: one reduction pass for dgamma/dbeta
-// (with the ReLU mask applied to dy on the fly), one element-wise pass for dx and dresidual.
-// No atomics anywhere: results are bitwise reproducible on a given GPU.
+// the folded per-channel mean/scale/shift) and one element-wise apply pass. Eval: no finalize and
+// no fold kernel: each apply thread folds the running statistics of its own channels once, in
+// registers. Backward: one reduction pass for dgamma/dbeta (with the ReLU mask applied to dy on
+// the fly), one element-wise pass for dx and dresidual. The element-wise passes use 16-byte
+// accesses when C % 4 == 0, and each thread keeps one column for its whole life (no 64-bit modulo
+// per element). No atomics anywhere: results are bitwise reproducible on a given GPU.
 #include <algorithm>
 
 #include "kernels/common.cuh"
@@ -76,14 +78,43 @@ __global__ void bn_finalize_train(const double* __restrict__ part, int G, int64_
   ch[2 * C + c] = beta ? beta[c] : 0.f;
 }
 
-__global__ void bn_fold_eval(int64_t C, const float* __restrict__ gamma, const float* __restrict__ beta,
-                             const float* __restrict__ rmean, const float* __restrict__ rvar, double eps, float* ch) {
-  const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= C) return;
-  ch[c] = rmean[c];
-  ch[C + c] = (float)((gamma ? (double)gamma[c] : 1.0) / sqrt((double)rvar[c] + eps));
-  ch[2 * C + c] = beta ? beta[c] : 0.f;
+// An element-wise pass over n items laid out as rows of Cv columns (Cv = C, or C/4 float4s).
+// Thread t starts at item t and strides by T - T % Cv (T = threads in the grid, made >= Cv), so
+// its column t % Cv never changes: one modulo per thread, per-channel constants in registers.
+struct ColumnLoop {
+  int64_t col, start, stride;
+  __device__ ColumnLoop(int64_t Cv) {
+    start = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const int64_t T = (int64_t)gridDim.x * blockDim.x;
+    stride = T - T % Cv;
+    col = start % Cv;
+  }
+  __device__ bool active() const { return start < stride; }
+};
+constexpr int kBlock = 256;
+int column_grid(int64_t n, int64_t Cv) {
+  return (int)std::max<int64_t>(grid_for(n, kBlock), ceil_div(Cv, kBlock));
 }
+
+// Per-channel y = (x - mean) * scale + shift. Train: read from the finalize kernel's [mean | scale
+// | shift]. Eval (ch null): folded from the running statistics, in double, rounded once.
+struct ChanParams {
+  const float* ch;
+  const float *gamma, *beta, *rmean, *rvar;
+  double eps;
+  int64_t C;
+  __device__ void get(int64_t c, float& m, float& s, float& b) const {
+    if (ch) {
+      m = ch[c];
+      s = ch[C + c];
+      b = ch[2 * C + c];
+    } else {
+      m = rmean[c];
+      s = (float)((gamma ? (double)gamma[c] : 1.0) / sqrt((double)rvar[c] + eps));
+      b = beta ? beta[c] : 0.f;
+    }
+  }
+};
 
 template <bool RELU, bool RES>
 __device__ __forceinline__ float bn_out(float x, float m, float s, float b, float r) {
@@ -94,49 +125,52 @@ __device__ __forceinline__ float bn_out(float x, float m, float s, float b, floa
 }
 
 template <bool RELU, bool RES>
-__global__ void bn_apply(int64_t n, int64_t C, const float* __restrict__ x, const float* __restrict__ ch,
-                         const float* __restrict__ res, float* __restrict__ y) {
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t c = i % C;
-    y[i] = bn_out<RELU, RES>(x[i], ch[c], ch[C + c], ch[2 * C + c], RES ? res[i] : 0.f);
-  }
+__global__ void bn_apply(int64_t n, ChanParams cp, const float* __restrict__ x, const float* __restrict__ res,
+                         float* __restrict__ y) {
+  const ColumnLoop L(cp.C);
+  if (!L.active()) return;
+  float m, s, b;
+  cp.get(L.col, m, s, b);
+  for (int64_t i = L.start; i < n; i += L.stride) y[i] = bn_out<RELU, RES>(x[i], m, s, b, RES ? res[i] : 0.f);
 }
 // 16-byte variant: C % 4 == 0 and every pointer 16-byte aligned; n4 = n / 4.
 template <bool RELU, bool RES>
-__global__ void bn_apply4(int64_t n4, int64_t C, const float4* __restrict__ x, const float* __restrict__ ch,
-                          const float4* __restrict__ res, float4* __restrict__ y) {
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n4; i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t c = (i * 4) % C;
+__global__ void bn_apply4(int64_t n4, ChanParams cp, const float4* __restrict__ x, const float4* __restrict__ res,
+                          float4* __restrict__ y) {
+  const ColumnLoop L(cp.C / 4);
+  if (!L.active()) return;
+  float m[4], s[4], b[4];
+  for (int k = 0; k < 4; k++) cp.get(L.col * 4 + k, m[k], s[k], b[k]);
+  for (int64_t i = L.start; i < n4; i += L.stride) {
     const float4 v = x[i];
     const float4 r = RES ? res[i] : make_float4(0.f, 0.f, 0.f, 0.f);
     float4 o;
-    o.x = bn_out<RELU, RES>(v.x, ch[c], ch[C + c], ch[2 * C + c], r.x);
-    o.y = bn_out<RELU, RES>(v.y, ch[c + 1], ch[C + c + 1], ch[2 * C + c + 1], r.y);
-    o.z = bn_out<RELU, RES>(v.z, ch[c + 2], ch[C + c + 2], ch[2 * C + c + 2], r.z);
-    o.w = bn_out<RELU, RES>(v.w, ch[c + 3], ch[C + c + 3], ch[2 * C + c + 3], r.w);
+    o.x = bn_out<RELU, RES>(v.x, m[0], s[0], b[0], r.x);
+    o.y = bn_out<RELU, RES>(v.y, m[1], s[1], b[1], r.y);
+    o.z = bn_out<RELU, RES>(v.z, m[2], s[2], b[2], r.z);
+    o.w = bn_out<RELU, RES>(v.w, m[3], s[3], b[3], r.w);
     y[i] = o;
   }
 }
 
 template <bool RELU, bool RES>
-void launch_apply(int64_t M, int64_t C, const float* x, const float* ch, const float* res, float* y) {
-  const int64_t n = M * C;
-  const int block = 256;
-  if (C % 4 == 0 && aligned16(x) && aligned16(res) && aligned16(y)) {
-    bn_apply4<RELU, RES><<<grid_for(n / 4, block), block, 0, stream()>>>(
-        n / 4, C, (const float4*)x, ch, (const float4*)res, (float4*)y);
+void launch_apply(int64_t M, const ChanParams& cp, const float* x, const float* res, float* y) {
+  const int64_t n = M * cp.C;
+  if (cp.C % 4 == 0 && aligned16(x) && aligned16(res) && aligned16(y)) {
+    bn_apply4<RELU, RES><<<column_grid(n / 4, cp.C / 4), kBlock, 0, stream()>>>(n / 4, cp, (const float4*)x,
+                                                                               (const float4*)res, (float4*)y);
     CHECK_LAUNCH("bn_apply4");
   } else {
-    bn_apply<RELU, RES><<<grid_for(n, block), block, 0, stream()>>>(n, C, x, ch, res, y);
+    bn_apply<RELU, RES><<<column_grid(n, cp.C), kBlock, 0, stream()>>>(n, cp, x, res, y);
     CHECK_LAUNCH("bn_apply");
   }
 }
 
-void apply(int64_t M, int64_t C, const float* x, const float* ch, const float* res, bool relu, float* y) {
-  if (relu && res) launch_apply<true, true>(M, C, x, ch, res, y);
-  else if (relu) launch_apply<true, false>(M, C, x, ch, res, y);
-  else if (res) launch_apply<false, true>(M, C, x, ch, res, y);
-  else launch_apply<false, false>(M, C, x, ch, res, y);
+void apply(int64_t M, const ChanParams& cp, const float* x, const float* res, bool relu, float* y) {
+  if (relu && res) launch_apply<true, true>(M, cp, x, res, y);
+  else if (relu) launch_apply<true, false>(M, cp, x, res, y);
+  else if (res) launch_apply<false, true>(M, cp, x, res, y);
+  else launch_apply<false, false>(M, cp, x, res, y);
 }
 
 // Backward partial sums: dbeta = sum dz, dgamma = sum dz * xhat, dz = dy masked by y > 0.
@@ -190,24 +224,84 @@ __global__ void bn_bwd_finalize(const double* __restrict__ part, int G, int64_t 
   ch[2 * C + c] = training ? (float)(ss / (double)M) : 0.f;
 }
 
+// dx and dresidual for one element of channel c: k = [gamma*invstd, dbeta/M, dgamma/M, mean, invstd].
+template <bool MASK, bool TRAIN>
+__device__ __forceinline__ void bn_dx_one(float dy, float y, float x, const float k[5], float* dx, float* dres) {
+  float g = dy;
+  if (MASK && !(y > 0.f)) g = 0.f;
+  *dres = g;
+  if (TRAIN) {
+    const float xh = (x - k[3]) * k[4];
+    *dx = k[0] * (g - k[1] - xh * k[2]);
+  } else {
+    *dx = k[0] * g;
+  }
+}
+
 template <bool MASK, bool TRAIN>
 __global__ void bn_bwd_dx(int64_t n, int64_t C, const float* __restrict__ dy, const float* __restrict__ y,
                           const float* __restrict__ x, const float* __restrict__ mean,
                           const float* __restrict__ invstd, const float* __restrict__ ch, float* dx, float* dres) {
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t c = i % C;
-    float g = dy[i];
-    if (MASK && !(y[i] > 0.f)) g = 0.f;
-    if (dres) dres[i] = g;
-    if (dx) {
-      if (TRAIN) {
-        const float xh = (x[i] - mean[c]) * invstd[c];
-        dx[i] = ch[c] * (g - ch[C + c] - xh * ch[2 * C + c]);
-      } else {
-        dx[i] = ch[c] * g;
-      }
-    }
+  const ColumnLoop L(C);
+  if (!L.active()) return;
+  const int64_t c = L.col;
+  const float k[5] = {ch[c], ch[C + c], ch[2 * C + c], TRAIN ? mean[c] : 0.f, TRAIN ? invstd[c] : 0.f};
+  for (int64_t i = L.start; i < n; i += L.stride) {
+    float d, r;
+    bn_dx_one<MASK, TRAIN>(dy[i], MASK ? y[i] : 0.f, TRAIN ? x[i] : 0.f, k, &d, &r);
+    if (dres) dres[i] = r;
+    if (dx) dx[i] = d;
   }
+}
+// 16-byte variant: C % 4 == 0 and every pointer 16-byte aligned; n4 = n / 4.
+template <bool MASK, bool TRAIN>
+__global__ void bn_bwd_dx4(int64_t n4, int64_t C, const float4* __restrict__ dy, const float4* __restrict__ y,
+                           const float4* __restrict__ x, const float* __restrict__ mean,
+                           const float* __restrict__ invstd, const float* __restrict__ ch, float4* dx, float4* dres) {
+  const ColumnLoop L(C / 4);
+  if (!L.active()) return;
+  float k[4][5];
+  for (int j = 0; j < 4; j++) {
+    const int64_t c = L.col * 4 + j;
+    k[j][0] = ch[c];
+    k[j][1] = ch[C + c];
+    k[j][2] = ch[2 * C + c];
+    k[j][3] = TRAIN ? mean[c] : 0.f;
+    k[j][4] = TRAIN ? invstd[c] : 0.f;
+  }
+  const float4 zero = make_float4(0.f, 0.f, 0.f, 0.f);
+  for (int64_t i = L.start; i < n4; i += L.stride) {
+    const float4 g = dy[i], yv = MASK ? y[i] : zero, xv = TRAIN ? x[i] : zero;
+    float4 d, r;
+    bn_dx_one<MASK, TRAIN>(g.x, yv.x, xv.x, k[0], &d.x, &r.x);
+    bn_dx_one<MASK, TRAIN>(g.y, yv.y, xv.y, k[1], &d.y, &r.y);
+    bn_dx_one<MASK, TRAIN>(g.z, yv.z, xv.z, k[2], &d.z, &r.z);
+    bn_dx_one<MASK, TRAIN>(g.w, yv.w, xv.w, k[3], &d.w, &r.w);
+    if (dres) dres[i] = r;
+    if (dx) dx[i] = d;
+  }
+}
+
+template <bool MASK, bool TRAIN>
+void launch_dx(int64_t M, int64_t C, const float* dy, const float* y, const float* x, const float* mean,
+               const float* invstd, const float* ch, float* dx, float* dres) {
+  const int64_t n = M * C;
+  if (C % 4 == 0 && aligned16(dy) && aligned16(y) && aligned16(x) && aligned16(dx) && aligned16(dres)) {
+    bn_bwd_dx4<MASK, TRAIN><<<column_grid(n / 4, C / 4), kBlock, 0, stream()>>>(
+        n / 4, C, (const float4*)dy, (const float4*)y, (const float4*)x, mean, invstd, ch, (float4*)dx, (float4*)dres);
+    CHECK_LAUNCH("bn_bwd_dx4");
+  } else {
+    bn_bwd_dx<MASK, TRAIN><<<column_grid(n, C), kBlock, 0, stream()>>>(n, C, dy, y, x, mean, invstd, ch, dx, dres);
+    CHECK_LAUNCH("bn_bwd_dx");
+  }
+}
+
+__global__ void bn_eval_stats_k(int64_t C, const float* __restrict__ rmean, const float* __restrict__ rvar,
+                                double eps, float* __restrict__ mean, float* __restrict__ invstd) {
+  const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  mean[c] = rmean[c];
+  invstd[c] = (float)(1.0 / sqrt((double)rvar[c] + eps));
 }
 
 void check_bn(int64_t M, int64_t C, const float* x, const float* y, const char* what) {
@@ -232,7 +326,7 @@ void bn_train_fwd(int64_t M, int64_t C, const float* x, const float* gamma, cons
       part.as<double>(), rs.G, M, C, gamma, beta, eps, momentum, save_mean, save_invstd, running_mean, running_var,
       ch.as<float>());
   CHECK_LAUNCH("bn_finalize_train");
-  apply(M, C, x, ch.as<float>(), residual, relu, y);
+  apply(M, ChanParams{ch.as<float>(), nullptr, nullptr, nullptr, nullptr, 0.0, C}, x, residual, relu, y);
 }
 
 void bn_eval_fwd(int64_t M, int64_t C, const float* x, const float* gamma, const float* beta, const float* residual,
@@ -240,11 +334,14 @@ void bn_eval_fwd(int64_t M, int64_t C, const float* x, const float* gamma, const
   check_bn(M, C, x, y, "batch_norm (eval) on cuda");
   ISH_CHECK(running_mean && running_var, "batch_norm (eval) on cuda: null running statistics");
   if (M == 0) return;
-  Scratch ch(sizeof(float) * 3 * (size_t)C);
-  bn_fold_eval<<<(unsigned)ceil_div(C, 128), 128, 0, stream()>>>(C, gamma, beta, running_mean, running_var, eps,
-                                                                 ch.as<float>());
-  CHECK_LAUNCH("bn_fold_eval");
-  apply(M, C, x, ch.as<float>(), residual, relu, y);
+  apply(M, ChanParams{nullptr, gamma, beta, running_mean, running_var, eps, C}, x, residual, relu, y);
+}
+
+void bn_eval_stats(int64_t C, const float* running_mean, const float* running_var, double eps, float* mean,
+                   float* invstd) {
+  ISH_CHECK(C > 0 && running_mean && running_var && mean && invstd, "batch_norm eval statistics on cuda: bad input");
+  bn_eval_stats_k<<<(unsigned)ceil_div(C, 128), 128, 0, stream()>>>(C, running_mean, running_var, eps, mean, invstd);
+  CHECK_LAUNCH("bn_eval_stats");
 }
 
 void bn_bwd(int64_t M, int64_t C, bool training, const float* dy, const float* y, const float* x, const float* gamma,
@@ -265,22 +362,11 @@ void bn_bwd(int64_t M, int64_t C, bool training, const float* dy, const float* y
                                                                     invstd, dgamma, dbeta, ch.as<float>());
   CHECK_LAUNCH("bn_bwd_finalize");
   if (!dx && !dresidual) return;
-  const int64_t n = M * C;
-  const int block = 256, grid = grid_for(n, block);
   const float* c3 = ch.as<float>();
-  if (y && training) {
-    bn_bwd_dx<true, true><<<grid, block, 0, stream()>>>(n, C, dy, y, x, mean, invstd, c3, dx, dresidual);
-    CHECK_LAUNCH("bn_bwd_dx");
-  } else if (y) {
-    bn_bwd_dx<true, false><<<grid, block, 0, stream()>>>(n, C, dy, y, x, mean, invstd, c3, dx, dresidual);
-    CHECK_LAUNCH("bn_bwd_dx");
-  } else if (training) {
-    bn_bwd_dx<false, true><<<grid, block, 0, stream()>>>(n, C, dy, y, x, mean, invstd, c3, dx, dresidual);
-    CHECK_LAUNCH("bn_bwd_dx");
-  } else {
-    bn_bwd_dx<false, false><<<grid, block, 0, stream()>>>(n, C, dy, y, x, mean, invstd, c3, dx, dresidual);
-    CHECK_LAUNCH("bn_bwd_dx");
-  }
+  if (y && training) launch_dx<true, true>(M, C, dy, y, x, mean, invstd, c3, dx, dresidual);
+  else if (y) launch_dx<true, false>(M, C, dy, y, x, mean, invstd, c3, dx, dresidual);
+  else if (training) launch_dx<false, true>(M, C, dy, y, x, mean, invstd, c3, dx, dresidual);
+  else launch_dx<false, false>(M, C, dy, y, x, mean, invstd, c3, dx, dresidual);
 }
 
 }  // namespace ish::cuda

@@ -92,8 +92,10 @@ void check_pool(const PoolDims& d) {
   ISH_CHECK(d.N >= 0 && d.H > 0 && d.W > 0 && d.C > 0 && d.P > 0 && d.Q > 0, "max_pool2d on cuda: bad sizes");
   ISH_CHECK(d.kh > 0 && d.kw > 0 && d.sh > 0 && d.sw > 0 && d.dh > 0 && d.dw > 0 && d.ph >= 0 && d.pw >= 0,
             "max_pool2d on cuda: bad kernel/stride/padding/dilation");
-  // Every window must hold at least one input (PyTorch: pad <= kernel/2).
-  ISH_CHECK(2 * d.ph <= d.kh && 2 * d.pw <= d.kw, "max_pool2d on cuda: padding larger than half the kernel");
+  // The op layer's rule (engine/dims.h). A window that holds no input (possible with dilation)
+  // yields -inf and argmax -1, as on the CPU; the backward skips it.
+  ISH_CHECK(pool_padding_ok(d.kh, d.dh, d.ph) && pool_padding_ok(d.kw, d.dw, d.pw),
+            "max_pool2d on cuda: padding must be at most half the effective kernel (as torch)");
 }
 
 }  // namespace

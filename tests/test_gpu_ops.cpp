@@ -16,7 +16,7 @@ namespace {
 
 struct Fp32Mode {  // strict fp32 for the duration of a test
   cuda::Options saved = cuda::options();
-  explicit Fp32Mode(bool det = false) { cuda::options() = {false, det}; }
+  explicit Fp32Mode(bool det = false) { cuda::options() = DeviceOptions{Tf32::Off, det}; }
   ~Fp32Mode() { cuda::options() = saved; }
 };
 
@@ -89,6 +89,18 @@ TEST_CASE("gpu conv2d: fwd, bwd data, bwd filter and bias vs CPU (ResNet shapes 
   run_conv(conv_dims(2, 13, 13, 33, 12, 1, 1, 2, 0, 1), true, 4);   // 1x1/2 downsample
   run_conv(conv_dims(1, 12, 10, 4, 6, 3, 3, 1, 2, 2), false, 5);    // dilation 2
   run_conv(conv_dims(4, 7, 7, 64, 256, 1, 1, 1, 0, 1), false, 6);   // bottleneck expand
+}
+
+TEST_CASE("gpu conv2d: backward filter with no weight gradient computes only the bias gradient") {
+  Fp32Mode fp32;
+  const ConvDims d = conv_dims(3, 9, 11, 5, 7, 3, 3, 1, 1, 1);
+  auto x = rand_uniform(d.N * d.H * d.W * d.C, 31), dy = rand_uniform(d.N * d.P * d.Q * d.K, 32);
+  std::vector<float> dw_ref(d.K * d.R * d.S * d.C), db_ref(d.K);
+  cpu::conv2d_bwd_filter<float>(d, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+  DevBuf<float> gx(x), gdy(dy), gdb(d.K);
+  cuda::conv2d_bwd_filter(d, gx.ptr(), gdy.ptr(), nullptr, gdb.ptr());
+  close(gdb.get(), db_ref, 1e-5, 1e-5 * std::sqrt((double)(d.N * d.P * d.Q)), "conv bias-only bwd");
+  CHECK(gdb.guards_ok());
 }
 
 TEST_CASE("gpu conv2d: deterministic mode repeats bitwise") {
@@ -193,32 +205,29 @@ TEST_CASE("gpu batch_norm: backward (train and eval, ReLU mask, dresidual) vs CP
     }
 }
 
-TEST_CASE("gpu batch_norm: deterministic repeat is bitwise") {
-  const int64_t M = 50000, C = 96;
-  auto x = rand_uniform(M * C, 11), g = rand_uniform(C, 12), b = rand_uniform(C, 13), dy = rand_uniform(M * C, 14);
-  DevBuf<float> gx(x), gg(g), gb(b), gdy(dy), gy(M * C), gsm(C), gsi(C), gdx(M * C), gdg(C), gdb(C);
-  std::vector<float> y0, dx0, dg0;
-  for (int rep = 0; rep < 3; rep++) {
-    cuda::bn_train_fwd(M, C, gx.ptr(), gg.ptr(), gb.ptr(), nullptr, true, 1e-5, 0.1, gy.ptr(), gsm.ptr(), gsi.ptr(),
-                       nullptr, nullptr);
-    cuda::bn_bwd(M, C, true, gdy.ptr(), gy.ptr(), gx.ptr(), gg.ptr(), gsm.ptr(), gsi.ptr(), gdx.ptr(), gdg.ptr(),
-                 gdb.ptr(), nullptr);
-    if (rep == 0) {
-      y0 = gy.get();
-      dx0 = gdx.get();
-      dg0 = gdg.get();
-    } else {
-      CHECK(bitwise_equal(gy.get(), y0));
-      CHECK(bitwise_equal(gdx.get(), dx0));
-      CHECK(bitwise_equal(gdg.get(), dg0));
-    }
+TEST_CASE("gpu batch_norm: eval statistics for the backward on the device equal the CPU's fold bitwise") {
+  const int64_t C = 1030;
+  auto rm = rand_uniform(C, 450), rv = rand_uniform(C, 451, 0.f, 3.f);
+  rv[0] = 0.f;  // invstd = 1/sqrt(eps)
+  std::vector<float> mean(C), invstd(C);
+  for (int64_t c = 0; c < C; c++) {
+    mean[c] = rm[c];
+    invstd[c] = (float)(1.0 / std::sqrt((double)rv[c] + 1e-5));  // as the op layer's CPU path
   }
+  DevBuf<float> grm(rm), grv(rv), gm(C), gi(C);
+  cuda::bn_eval_stats(C, grm.ptr(), grv.ptr(), 1e-5, gm.ptr(), gi.ptr());
+  CHECK(bitwise_equal(gm.get(), mean));
+  CHECK(bitwise_equal(gi.get(), invstd));
+  CHECK((gm.guards_ok() && gi.guards_ok()));
 }
 
 TEST_CASE("gpu max_pool2d: fwd values+argmax and gather bwd are exact vs CPU (ties included)") {
   struct P { int64_t N, H, W, C; int k, s, p, d; };
+  // The last two: padding up to half the dilated kernel (2*pad > kernel), which the op layer
+  // accepts; the very last has windows that hold no input at all (-inf, argmax -1).
   const P cases[] = {{2, 13, 11, 5, 3, 2, 1, 1}, {1, 8, 8, 64, 2, 2, 0, 1}, {3, 9, 7, 3, 3, 1, 1, 2},
-                     {2, 112, 112, 7, 3, 2, 1, 1}, {1, 5, 6, 33, 3, 3, 1, 1}};
+                     {2, 112, 112, 7, 3, 2, 1, 1}, {1, 5, 6, 33, 3, 3, 1, 1}, {2, 9, 10, 6, 3, 2, 2, 2},
+                     {1, 1, 4, 3, 2, 1, 2, 3}};
   uint64_t seed = 500;
   for (auto& c : cases) {
     PoolDims d{c.N, c.H, c.W, c.C, 0, 0, c.k, c.k, c.s, c.s, c.p, c.p, c.d, c.d};
@@ -297,8 +306,10 @@ TEST_CASE("gpu launchers reject bad preconditions with ish::Error") {
   CHECK_THROWS_AS(cuda::ish_shape(1, 16, 4, 7, a.ptr(), b.ptr()), Error);
   CHECK_THROWS_AS(cuda::bn_train_fwd(1, 16, a.ptr(), nullptr, nullptr, nullptr, false, 1e-5, 0.1, b.ptr(), a.ptr(),
                                      a.ptr(), nullptr, nullptr), Error);
-  PoolDims bad{1, 4, 4, 1, 2, 2, 3, 3, 2, 2, 2, 2, 1, 1};  // padding 2 > kernel 3 / 2
+  PoolDims bad{1, 4, 4, 1, 2, 2, 3, 3, 2, 2, 2, 2, 1, 1};  // padding 2 > effective kernel 3 / 2
   CHECK_THROWS_AS(cuda::maxpool_fwd(bad, a.ptr(), b.ptr(), nullptr), Error);
+  PoolDims bad_dil{1, 4, 4, 1, 2, 2, 2, 2, 1, 1, 3, 3, 3, 3};  // padding 3 > effective kernel 4 / 2
+  CHECK_THROWS_AS(cuda::maxpool_fwd(bad_dil, a.ptr(), b.ptr(), nullptr), Error);
 }
 
 }  // TEST_SUITE

@@ -19,7 +19,7 @@ namespace {
 
 struct Mode {
   cuda::Options saved = cuda::options();
-  Mode(bool tf32, bool det) { cuda::options() = {tf32, det}; }
+  Mode(bool tf32, bool det) { cuda::options() = DeviceOptions{tf32 ? Tf32::All : Tf32::Off, det}; }
   ~Mode() { cuda::options() = saved; }
 };
 

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "engine/cuda/backend.h"
+#include "engine/cuda/runtime.h"
 #include "tests/test_gpu_util.h"
 #include "train/ish.h"
 #include "train/sgd.h"
@@ -168,16 +169,32 @@ TEST_CASE("gpu normalize_u8: exact vs ToTensor+Normalize in fp32") {
   }
 }
 
-TEST_CASE("gpu allocator: a warm repeat of the same allocations never calls cudaMalloc") {
+TEST_CASE("gpu allocator: a warm repeat of the same allocations never calls cudaMalloc; counters balance") {
   const size_t sizes[] = {1, 511, 4096, 1 << 20, (1 << 20) + 1, 3 << 21, 50 << 20};
+  const int64_t in_use0 = cuda::alloc_stats().bytes_in_use;
   for (int rep = 0; rep < 3; rep++) {
     const int64_t before = cuda::alloc_stats().cuda_mallocs;
     std::vector<std::pair<void*, size_t>> live;
     for (size_t s : sizes) live.push_back({dev::cuda_malloc(s), s});
+    // Rounded sizes: 512 B below 1 MiB, 2 MiB above.
+    const int64_t want = 512 + 512 + 4096 + (1 << 20) + (2 << 20) + (6 << 20) + (50 << 20);
+    CHECK(cuda::alloc_stats().bytes_in_use - in_use0 == want);
     for (auto& [p, s] : live) dev::cuda_free(p, s);
     if (rep > 0) CHECK_MESSAGE(cuda::alloc_stats().cuda_mallocs == before, "rep " << rep << ": cudaMalloc while warm");
+    CHECK(cuda::alloc_stats().bytes_in_use == in_use0);
   }
-  CHECK(cuda::alloc_stats().bytes_in_use >= 0);
+}
+
+TEST_CASE("gpu allocator: device_try_alloc returns null when memory runs out; the caller can go on") {
+  size_t free_b = 0, total_b = 0;
+  REQUIRE(cudaMemGetInfo(&free_b, &total_b) == cudaSuccess);
+  const int64_t mallocs = cuda::alloc_stats().cuda_mallocs;
+  CHECK(cuda::device_try_alloc(total_b * 2) == nullptr);
+  CHECK_THROWS_WITH_AS(dev::cuda_malloc(total_b * 2), doctest::Contains("out of GPU memory"), Error);
+  CHECK(cuda::alloc_stats().cuda_mallocs == mallocs);
+  void* p = dev::cuda_malloc(4096);  // no sticky error left behind
+  CHECK(p != nullptr);
+  dev::cuda_free(p, 4096);
 }
 
 }  // TEST_SUITE

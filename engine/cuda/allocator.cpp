@@ -27,7 +27,9 @@ struct Allocator {
   std::unordered_map<void*, size_t> live;    // block -> size
   AllocStats st;
 
-  void* alloc(size_t bytes) {
+  // may_fail: return nullptr when memory runs out instead of throwing (cuDNN workspaces, which
+  // have a fallback). A kernel fault always throws.
+  void* alloc(size_t bytes, bool may_fail) {
     std::lock_guard<std::mutex> lock(mu);
     const size_t r = round_size(bytes);
     st.allocs++;
@@ -42,21 +44,29 @@ struct Allocator {
     void* p = nullptr;
     cudaError_t e = cudaMalloc(&p, r);
     if (e != cudaSuccess) {
-      cudaGetLastError();  // clear the sticky-free OOM error, then retry with the cache emptied
-      release_cached_locked();
+      if (classify(e) != Failure::OutOfMemory) fail_locked(e, r);
+      cudaGetLastError();  // out of memory is not sticky: clear it, then retry with the cache emptied
+      const cudaError_t se = release_cached_locked();
+      if (se != cudaSuccess) fail_locked(se, r);
       e = cudaMalloc(&p, r);
       if (e != cudaSuccess) {
+        if (classify(e) != Failure::OutOfMemory) fail_locked(e, r);
         cudaGetLastError();
-        size_t free_b = 0, total_b = 0;
-        cudaMemGetInfo(&free_b, &total_b);
-        throw Error(str("out of GPU memory: cannot allocate ", r, " bytes (in use ", st.bytes_in_use,
-                        ", device free ", free_b, " of ", total_b, "): ", cudaGetErrorString(e),
-                        "; try a smaller --batch-size"), 2);
+        if (may_fail) return nullptr;
+        fail_locked(e, r);
       }
     }
     st.cuda_mallocs++;
     st.bytes_reserved += (int64_t)r;
     return take(p, r);
+  }
+  [[noreturn]] void fail_locked(cudaError_t e, size_t r) {
+    const Failure kind = classify(e);
+    size_t free_b = 0, total_b = 0;
+    if (kind == Failure::OutOfMemory) cudaMemGetInfo(&free_b, &total_b);
+    throw Error(alloc_failure_text(kind, r, st.bytes_in_use, free_b, total_b, cudaGetErrorString(e), last_launch(),
+                                   sync_each_launch()),
+                kind == Failure::OutOfMemory ? 2 : 3);
   }
   void* take(void* p, size_t sz) {
     live[p] = sz;
@@ -73,13 +83,16 @@ struct Allocator {
     free_blocks.emplace(it->second, p);
     live.erase(it);
   }
-  void release_cached_locked() {
-    cudaStreamSynchronize(stream());
+  // Returns the error of the synchronisation (a kernel fault surfaces here); frees nothing then.
+  cudaError_t release_cached_locked() {
+    const cudaError_t e = cudaStreamSynchronize(stream());
+    if (e != cudaSuccess) return e;
     for (auto& kv : free_blocks) {
       cudaFree(kv.second);
       st.bytes_reserved -= (int64_t)kv.first;
     }
     free_blocks.clear();
+    return cudaSuccess;
   }
 };
 
@@ -91,7 +104,8 @@ Allocator& allocator() {
 
 }  // namespace
 
-void* device_alloc(size_t bytes) { return allocator().alloc(bytes); }
+void* device_alloc(size_t bytes) { return allocator().alloc(bytes, false); }
+void* device_try_alloc(size_t bytes) { return allocator().alloc(bytes, true); }
 void device_free(void* p) { allocator().free(p); }
 
 AllocStats alloc_stats() {
@@ -107,7 +121,8 @@ void reset_peak_bytes() {
 void empty_cache() {
   Allocator& a = allocator();
   std::lock_guard<std::mutex> lock(a.mu);
-  a.release_cached_locked();
+  const cudaError_t e = a.release_cached_locked();
+  if (e != cudaSuccess) throw_cuda_error("cudaStreamSynchronize (empty_cache)", __FILE__, __LINE__, e);
 }
 
 }  // namespace ish::cuda

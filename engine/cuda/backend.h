@@ -4,15 +4,14 @@
 #pragma once
 #include <cstdint>
 
+#include "engine/device_options.h"
 #include "engine/dims.h"
 
 namespace ish::cuda {
 
-struct Options {
-  bool tf32 = false;           // allow TF32 tensor cores in convs and GEMMs
-  bool deterministic = false;  // deterministic cuDNN algorithms, atomics-free reductions
-};
-Options& options();
+// TF32 and determinism: engine/device_options.h (settable without CUDA, e.g. by the CLI).
+using Options = ::ish::DeviceOptions;
+inline Options& options() { return ::ish::device_options(); }
 
 // Caching device allocator (engine/cuda/allocator.cpp): size-class free lists, reuse ordered on
 // the one stream, so a warm training step never calls cudaMalloc. Counters since start.
@@ -32,6 +31,7 @@ void gemm(bool tA, bool tB, int64_t M, int64_t N, int64_t K, float alpha, const 
 
 void conv2d_fwd(const ConvDims& d, const float* x, const float* w, const float* b, float* y);
 void conv2d_bwd_data(const ConvDims& d, const float* dy, const float* w, float* dx);
+// dw may be null (a weight that needs no gradient): then only db, if given, is computed.
 void conv2d_bwd_filter(const ConvDims& d, const float* x, const float* dy, float* dw, float* db);
 
 void bn_train_fwd(int64_t M, int64_t C, const float* x, const float* gamma, const float* beta,
@@ -39,6 +39,10 @@ void bn_train_fwd(int64_t M, int64_t C, const float* x, const float* gamma, cons
                   float* save_invstd, float* running_mean, float* running_var);
 void bn_eval_fwd(int64_t M, int64_t C, const float* x, const float* gamma, const float* beta, const float* residual,
                  bool relu, double eps, const float* running_mean, const float* running_var, float* y);
+// Eval-mode backward's statistics on the device (no host round trip): mean = running_mean,
+// invstd = 1/sqrt(running_var + eps) in double, rounded once (as the CPU path).
+void bn_eval_stats(int64_t C, const float* running_mean, const float* running_var, double eps, float* mean,
+                   float* invstd);
 void bn_bwd(int64_t M, int64_t C, bool training, const float* dy, const float* y, const float* x, const float* gamma,
             const float* mean, const float* invstd, float* dx, float* dgamma, float* dbeta, float* dresidual);
 

@@ -10,7 +10,9 @@ const char* cublas_status_name(cublasStatus_t s);
 cudnnHandle_t cudnn();
 cublasHandle_t cublas();
 // Scratch memory for cuDNN/cuBLAS, grown on demand from the caching allocator and kept.
+// workspace throws when memory runs out; try_workspace returns nullptr instead.
 void* workspace(size_t bytes);
+void* try_workspace(size_t bytes);
 }  // namespace ish::cuda
 
 #define CUBLAS_CHECK(call)                                                                          \

@@ -2,6 +2,7 @@
 #ifdef ISHSCALE_CUDA
 #include "engine/cuda/runtime.h"
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -17,9 +18,49 @@ namespace ish::cuda {
   throw Error(str(file, ":", line, ": ", call, " failed: ", msg), 3);
 }
 
-Options& options() {
-  static Options o;
-  return o;
+Failure classify(cudaError_t e) {
+  switch (e) {
+    case cudaErrorMemoryAllocation:
+      return Failure::OutOfMemory;
+    // Errors a faulting kernel leaves behind: the context is unusable from then on.
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorAssert:
+    case cudaErrorHardwareStackError:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorECCUncorrectable:
+      return Failure::KernelFault;
+    default:
+      return Failure::Other;
+  }
+}
+
+[[noreturn]] void throw_cuda_error(const char* call, const char* file, int line, cudaError_t e) {
+  std::string msg = cudaGetErrorString(e);
+  if (classify(e) == Failure::KernelFault) msg += str("; ", fault_hint(last_launch(), sync_each_launch()));
+  throw_cuda(call, file, line, msg);
+}
+
+namespace {
+std::atomic<const char*> g_launch_name{nullptr}, g_launch_file{nullptr};
+std::atomic<int> g_launch_line{0};
+}  // namespace
+
+void note_launch(const char* name, const char* file, int line) {
+  g_launch_name.store(name, std::memory_order_relaxed);
+  g_launch_file.store(file, std::memory_order_relaxed);
+  g_launch_line.store(line, std::memory_order_relaxed);
+}
+
+std::string last_launch() {
+  const char* n = g_launch_name.load(std::memory_order_relaxed);
+  if (!n) return "";
+  const char* f = g_launch_file.load(std::memory_order_relaxed);
+  return str(n, " (", f ? f : "?", ":", g_launch_line.load(std::memory_order_relaxed), ")");
 }
 
 cudaStream_t stream() {
@@ -41,11 +82,20 @@ bool sync_each_launch() {
 }
 
 void check_launch(const char* kernel, const char* file, int line) {
+  note_launch(kernel, file, line);
   cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) throw_cuda(str("launch of ", kernel).c_str(), file, line, cudaGetErrorString(e));
+  if (e != cudaSuccess) throw_cuda_error(str("launch of ", kernel).c_str(), file, line, e);
   if (sync_each_launch()) {
     e = cudaStreamSynchronize(stream());
-    if (e != cudaSuccess) throw_cuda(str("kernel ", kernel, " (ISHSCALE_SYNC)").c_str(), file, line, cudaGetErrorString(e));
+    if (e != cudaSuccess) throw_cuda_error(str("kernel ", kernel, " (ISHSCALE_SYNC)").c_str(), file, line, e);
+  }
+}
+
+void library_launched(const char* what, const char* file, int line) {
+  note_launch(what, file, line);
+  if (sync_each_launch()) {
+    cudaError_t e = cudaStreamSynchronize(stream());
+    if (e != cudaSuccess) throw_cuda_error(str(what, " (ISHSCALE_SYNC)").c_str(), file, line, e);
   }
 }
 
@@ -87,15 +137,42 @@ cublasHandle_t cublas() {
   return h;
 }
 
-void* workspace(size_t bytes) {
-  static void* ws = nullptr;
-  static size_t cap = 0;
-  if (bytes > cap) {
-    if (ws) device_free(ws);  // stream-ordered: earlier users of the old block run first
-    cap = bytes + bytes / 4;
-    ws = device_alloc(cap);
+namespace {
+struct Workspace {
+  void* p = nullptr;
+  size_t cap = 0;
+};
+Workspace& ws_state() {
+  static Workspace w;
+  return w;
+}
+}  // namespace
+
+void* try_workspace(size_t bytes) {
+  Workspace& w = ws_state();
+  if (bytes > w.cap) {
+    if (w.p) device_free(w.p);  // stream-ordered: earlier users of the old block run first
+    w.p = nullptr;
+    w.cap = 0;
+    size_t cap = bytes + bytes / 4;
+    void* p = device_try_alloc(cap);
+    if (!p) p = device_try_alloc(cap = bytes);  // no headroom: exactly what is asked
+    if (!p) return nullptr;
+    w.p = p;
+    w.cap = cap;
   }
-  return ws;
+  return w.p;
+}
+
+void* workspace(size_t bytes) {
+  void* p = try_workspace(bytes);
+  if (!p) {
+    Workspace& w = ws_state();
+    w.p = device_alloc(bytes);  // throws the out-of-memory message
+    w.cap = bytes;
+    p = w.p;
+  }
+  return p;
 }
 
 }  // namespace ish::cuda
