@@ -17,6 +17,12 @@ endif
 CXXFLAGS ?= -O2 -g
 CXXFLAGS += -std=c++17 -Wall -Wextra -Wno-unused-parameter -fopenmp -I. -MMD -MP
 LDLIBS := -lopenblas -ljpeg -lz -lpthread -fopenmp
+# stb (header-only) comes from /usr/include/stb; a machine without it uses build/deps/stb, which
+# `make gpu-deps` fills on a machine that has it (build/deps then travels with the tree).
+STB_H := $(firstword $(wildcard /usr/include/stb/stb_image.h build/deps/stb/stb_image.h))
+ifeq ($(STB_H),build/deps/stb/stb_image.h)
+  CXXFLAGS += -Ibuild/deps
+endif
 NVCCFLAGS ?= -O3 -lineinfo
 NVCCFLAGS += -std=c++17 -I. -arch=sm_$(SM) -Xcompiler -fopenmp -MMD -MP
 
@@ -42,11 +48,11 @@ FIXTURES_STAMP := $(BUILD)/fixtures/.stamp
 DEB_PKGS := doctest-dev nlohmann-json3-dev libstb-dev libjpeg62-turbo-dev zlib1g-dev libopenblas-dev \
   python3-torch python3-torchvision python3-pil python3-sklearn python3-matplotlib \
   dataset-fashion-mnist fonts-dejavu-core
-.PHONY: all deps info test test-cpu test-gpu fixtures demo fuzz clean
+.PHONY: all deps gpu-deps info test test-cpu test-gpu fixtures demo fuzz clean
 all: info $(BUILD)/ishscale $(BUILD)/ishscale_tests
 
 info:
-	@echo "ishscale build: nvcc=$(or $(NVCC_PATH),none) cudnn=$(or $(CUDNN_H),none) CUDA=$(CUDA) SM=$(SM) jpeg=$(or $(JPEG_H),none) blas=$(or $(BLAS_H),none)"
+	@echo "ishscale build: nvcc=$(or $(NVCC_PATH),none) cudnn=$(or $(CUDNN_H),none) CUDA=$(CUDA) SM=$(SM) jpeg=$(or $(JPEG_H),none) blas=$(or $(BLAS_H),none) stb=$(or $(STB_H),none)"
 
 # Installs the missing Debian packages (apt-get as root, otherwise prints the command).
 deps:
@@ -55,6 +61,12 @@ deps:
 	elif [ "$$(id -u)" = 0 ]; then echo "deps: installing $$missing"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) || { echo "deps: apt-get failed"; exit 1; }; \
 	else echo "deps: run: sudo apt-get install -y $$missing"; exit 1; fi
+
+# Copies the system's stb headers into build/deps/stb for a machine that lacks them.
+gpu-deps:
+	@test -f /usr/include/stb/stb_image.h || { echo "gpu-deps: /usr/include/stb is missing on this machine (Debian: libstb-dev)"; exit 1; }
+	@mkdir -p build/deps && rm -rf build/deps/stb && cp -r /usr/include/stb build/deps/stb
+	@echo "gpu-deps: copied /usr/include/stb to build/deps/stb"
 
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)

@@ -125,7 +125,8 @@ def _make_one(out_dir, arch):
 
 def make(out_dir):
     # One thread: on a shared 2-core CI machine OpenMP's spinning makes 2 threads up to 7x slower.
-    torch.set_num_threads(1)
+    # ISHSCALE_FIXTURE_THREADS overrides it (tools/gpu_check.sh, on a many-core machine).
+    torch.set_num_threads(int(os.environ.get("ISHSCALE_FIXTURE_THREADS", "1")))
     for arch in CONFIG:
         t0 = time.time()
         _make_one(out_dir, arch)
