@@ -176,9 +176,10 @@ TEST_CASE("gpu allocator: a warm repeat of the same allocations never calls cuda
     const int64_t before = cuda::alloc_stats().cuda_mallocs;
     std::vector<std::pair<void*, size_t>> live;
     for (size_t s : sizes) live.push_back({dev::cuda_malloc(s), s});
-    // Rounded sizes: 512 B below 1 MiB, 2 MiB above.
+    // Rounded sizes: 512 B below 1 MiB, 2 MiB above; a cached block may be up to 1/8 larger.
     const int64_t want = 512 + 512 + 4096 + (1 << 20) + (2 << 20) + (6 << 20) + (50 << 20);
-    CHECK(cuda::alloc_stats().bytes_in_use - in_use0 == want);
+    const int64_t got = cuda::alloc_stats().bytes_in_use - in_use0;
+    CHECK_MESSAGE((got >= want && got <= want + want / 8), "bytes_in_use grew by " << got << ", want ~" << want);
     for (auto& [p, s] : live) dev::cuda_free(p, s);
     if (rep > 0) CHECK_MESSAGE(cuda::alloc_stats().cuda_mallocs == before, "rep " << rep << ": cudaMalloc while warm");
     CHECK(cuda::alloc_stats().bytes_in_use == in_use0);
