@@ -58,6 +58,15 @@ double time_ms(const std::function<void()>& fn, int warmup, int iters) {
   return ms[ms.size() / 2];
 }
 
+// --json FILE is rewritten after every row, so a run stopped by a time limit still leaves its rows.
+std::string g_json_path;
+void save_json(const nlohmann::json& out) {
+  if (g_json_path.empty()) return;
+  std::ofstream f(g_json_path);
+  ISH_CHECK(f.good(), "bench: cannot write ", g_json_path);
+  f << out.dump(2) << "\n";
+}
+
 Tensor labels(int64_t n) {
   std::vector<int64_t> l((size_t)n);
   for (int64_t i = 0; i < n; i++) l[i] = (i * 389 + 17) % 1000;
@@ -83,6 +92,7 @@ void bench_models(nlohmann::json& out, int iters, bool quick) {
       out[key + "_img_s"] = bs / (ms / 1000.0);
       std::printf("%-22s %9.3f ms  %9.1f img/s\n", key.c_str(), ms, bs / (ms / 1000.0));
       std::fflush(stdout);
+      save_json(out);
     }
     const int64_t bs = quick ? 32 : 128;
     m.train();
@@ -107,6 +117,7 @@ void bench_models(nlohmann::json& out, int iters, bool quick) {
     std::printf("%-22s %9.3f ms  %9.1f img/s  peak %.2f GiB\n", key.c_str(), ms, bs / (ms / 1000.0),
                 cuda::alloc_stats().peak_bytes_in_use / 1073741824.0);
     std::fflush(stdout);
+    save_json(out);
   }
   cuda::options().tf32 = saved;
 }
@@ -140,6 +151,7 @@ void bench_ish_step(nlohmann::json& out, int iters) {
   out["ish_step_ratio"] = q / p;
   std::printf("%-22s %9.3f ms  plain %9.3f ms  ratio %.3f (target <= 1.02)\n", "train_bs64_ish", q, p, q / p);
   std::fflush(stdout);
+  save_json(out);
 }
 
 struct Buf {
@@ -166,6 +178,7 @@ void bench_kernels(nlohmann::json& out, int iters) {
     out["kernel_" + name + "_ms"] = ms;
     std::printf("%-26s %9.3f ms  %8.1f GB/s  (%.0f MB moved)\n", name.c_str(), ms, gbs, bytes / 1e6);
     std::fflush(stdout);
+    save_json(out);
   };
   {  // the roof: device-to-device copy of 1 GiB (read + write)
     const size_t n = size_t(1) << 30;
@@ -249,6 +262,7 @@ void bench_kernels(nlohmann::json& out, int iters) {
 int bench_gpu(int argc, char** argv) {
   Args a(argc, argv, {"--quick", "--no-models", "--no-kernels", "--deterministic"});
   const std::string json_path = a.get("--json");
+  g_json_path = json_path;
   const int iters = (int)a.get_int("--iters", 20);
   const bool quick = a.flag("--quick"), no_models = a.flag("--no-models"), no_kernels = a.flag("--no-kernels");
   cuda::options().deterministic = a.flag("--deterministic");
@@ -265,16 +279,13 @@ int bench_gpu(int argc, char** argv) {
   out["deterministic"] = cuda::options().deterministic;
   out["tf32_default"] = tf32_name(cuda::options().tf32);
   std::printf("ishscale bench on %s (%d SMs)\n", prop.name, prop.multiProcessorCount);
+  save_json(out);
   if (!no_models) bench_models(out, iters, quick);
   if (!no_models && !quick) bench_ish_step(out, iters);
   if (!no_kernels) bench_kernels(out, iters);
   const auto st = cuda::alloc_stats();
   out["allocator_cuda_mallocs"] = st.cuda_mallocs;
-  if (!json_path.empty()) {
-    std::ofstream f(json_path);
-    ISH_CHECK(f.good(), "bench: cannot write ", json_path);
-    f << out.dump(2) << "\n";
-  }
+  save_json(out);
   return 0;
 }
 

@@ -18,6 +18,16 @@ import torch.nn.functional as F
 import torchvision
 
 
+JSON_PATH = None
+
+
+def save(out):
+    """Rewrites --json after every row, so a run stopped by a time limit still leaves its rows."""
+    if JSON_PATH:
+        with open(JSON_PATH, "w") as f:
+            json.dump(out, f, indent=2)
+
+
 def time_ms(fn, warmup, iters):
     for _ in range(warmup):
         fn()
@@ -60,6 +70,7 @@ def bench_models(out, iters, quick, channels_last):
             out[key + "_ms"] = ms
             out[key + "_img_s"] = bs / (ms / 1000)
             print(f"{key:22s} {ms:9.3f} ms  {bs / (ms / 1000):9.1f} img/s", flush=True)
+            save(out)
         bs = 32 if quick else 128
         m.train()
         opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
@@ -78,6 +89,7 @@ def bench_models(out, iters, quick, channels_last):
         out[key + "_img_s"] = bs / (ms / 1000)
         out[key + "_peak_GiB"] = torch.cuda.max_memory_allocated() / 2**30
         print(f"{key:22s} {ms:9.3f} ms  {bs / (ms / 1000):9.1f} img/s  peak {out[key + '_peak_GiB']:.2f} GiB", flush=True)
+        save(out)
         del m, opt, x
         torch.cuda.empty_cache()
     set_tf32(False)
@@ -91,6 +103,7 @@ def bench_kernels(out, iters):
         out[f"kernel_{name}_GBps"] = nbytes / (ms * 1e-3) / 1e9
         out[f"kernel_{name}_ms"] = ms
         print(f"{name:26s} {ms:9.3f} ms  {out[f'kernel_{name}_GBps']:8.1f} GB/s", flush=True)
+        save(out)
 
     n = 1 << 30
     a = torch.empty(n, dtype=torch.uint8, device=dev)
@@ -139,14 +152,15 @@ def main():
     out = {"engine": "pytorch-eager", "device": torch.cuda.get_device_name(), "torch": torch.__version__,
            "cudnn": torch.backends.cudnn.version(), "channels_last": a.channels_last,
            "cudnn_benchmark": torch.backends.cudnn.benchmark}
+    global JSON_PATH
+    JSON_PATH = a.json
     print(f"torch {torch.__version__} on {out['device']}", flush=True)
+    save(out)
     if not a.no_models:
         bench_models(out, a.iters, a.quick, a.channels_last)
     if not a.no_kernels:
         bench_kernels(out, a.iters)
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(out, f, indent=2)
+    save(out)
     return 0
 
 
