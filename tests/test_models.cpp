@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "engine/autograd.h"
+#include "engine/device_options.h"
 #include "engine/ops.h"
 #include "models/resnet.h"
 #include "models/state_dict.h"
@@ -130,14 +131,30 @@ TEST_CASE("models: resnet50 fp64 train step: every gradient and BN stat matches 
 }
 }
 
-// The same checks on a lent GPU (fp32 only: the CUDA backend is f32). Skipped without a device.
+// The same checks on a GPU (fp32 only: the CUDA backend is f32; TF32 off, as the fixtures are
+// strict fp32). Skipped without a device.
+namespace {
+struct StrictFp32 {
+  DeviceOptions saved = device_options();
+  StrictFp32() { device_options().tf32 = Tf32::Off; }
+  ~StrictFp32() { device_options() = saved; }
+};
+}  // namespace
 TEST_SUITE("gpu") {
-TEST_CASE("models gpu: resnet18 eval logits and features match torchvision") { eval_golden("resnet18", Device::CUDA); }
-TEST_CASE("models gpu: resnet50 eval logits and features match torchvision") { eval_golden("resnet50", Device::CUDA); }
+TEST_CASE("models gpu: resnet18 eval logits and features match torchvision") {
+  StrictFp32 fp32;
+  eval_golden("resnet18", Device::CUDA);
+}
+TEST_CASE("models gpu: resnet50 eval logits and features match torchvision") {
+  StrictFp32 fp32;
+  eval_golden("resnet50", Device::CUDA);
+}
 TEST_CASE("models gpu: resnet18 fp32 train step (loss, logits, fc grads, BN stats) matches torchvision") {
+  StrictFp32 fp32;
   train_golden("resnet18", DType::F32, Device::CUDA);
 }
 TEST_CASE("models gpu: resnet50 fp32 train step (loss, logits, fc grads, BN stats) matches torchvision") {
+  StrictFp32 fp32;
   train_golden("resnet50", DType::F32, Device::CUDA);
 }
 }
