@@ -2,6 +2,9 @@
 // ISH shaping (vs train/ish.h's CPU twin), uint8 normalisation, and the caching allocator.
 #ifdef ISHSCALE_CUDA
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "engine/cuda/backend.h"
 #include "engine/cuda/runtime.h"
@@ -196,6 +199,39 @@ TEST_CASE("gpu allocator: device_try_alloc returns null when memory runs out; th
   void* p = dev::cuda_malloc(4096);  // no sticky error left behind
   CHECK(p != nullptr);
   dev::cuda_free(p, 4096);
+}
+
+// The fault is provoked in a child process (this test binary again, with ISHSCALE_FAULT_CHILD set):
+// a faulting kernel leaves the CUDA context unusable for the rest of its process.
+TEST_CASE("gpu allocator: after a kernel fault an allocation reports the fault and the last kernel, not OOM") {
+  if (std::getenv("ISHSCALE_FAULT_CHILD")) {
+    cuda::gap_fwd(1, 1, 1 << 20, reinterpret_cast<const float*>(0x100), reinterpret_cast<float*>(0x200));
+    cudaDeviceSynchronize();  // the illegal address is now the context's sticky error
+    try {
+      dev::cuda_malloc((size_t)96 << 20);  // a size no cached block serves: a real cudaMalloc
+      std::printf("FAULT-MESSAGE: none\n");
+    } catch (const Error& e) {
+      std::printf("FAULT-MESSAGE: exit %d: %s\n", e.code, e.what());
+    }
+    return;
+  }
+  const std::string cmd =
+      "ISHSCALE_FAULT_CHILD=1 /proc/self/exe -ts=gpu -tc='gpu allocator: after a kernel fault*' 2>&1";
+  FILE* f = popen(cmd.c_str(), "r");
+  REQUIRE(f);
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof buf, f)) out += buf;
+  pclose(f);
+  const size_t at = out.find("FAULT-MESSAGE: ");
+  REQUIRE_MESSAGE(at != std::string::npos, "child output:\n" << out);
+  const std::string msg = out.substr(at, out.find('\n', at) - at);
+  MESSAGE(msg);
+  CHECK(msg.find("exit 3") != std::string::npos);
+  CHECK(msg.find("kernel fault") != std::string::npos);
+  CHECK(msg.find("gap_fwd") != std::string::npos);  // the last kernel launched
+  CHECK(msg.find("out of GPU memory") == std::string::npos);
+  CHECK(msg.find("--batch-size") == std::string::npos);
 }
 
 }  // TEST_SUITE
