@@ -9,9 +9,8 @@ namespace ish::cuda {
 const char* cublas_status_name(cublasStatus_t s);
 cudnnHandle_t cudnn();
 cublasHandle_t cublas();
-// Scratch memory for cuDNN/cuBLAS, grown on demand from the caching allocator and kept.
-// workspace throws when memory runs out; try_workspace returns nullptr instead.
-void* workspace(size_t bytes);
+// Scratch memory for cuDNN/cuBLAS, grown on demand from the caching allocator and kept; nullptr
+// when memory runs out (the caller falls back to an algorithm that needs less).
 void* try_workspace(size_t bytes);
 }  // namespace ish::cuda
 

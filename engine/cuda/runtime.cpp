@@ -164,16 +164,6 @@ void* try_workspace(size_t bytes) {
   return w.p;
 }
 
-void* workspace(size_t bytes) {
-  void* p = try_workspace(bytes);
-  if (!p) {
-    Workspace& w = ws_state();
-    w.p = device_alloc(bytes);  // throws the out-of-memory message
-    w.cap = bytes;
-    p = w.p;
-  }
-  return p;
-}
 
 }  // namespace ish::cuda
 
