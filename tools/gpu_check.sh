@@ -198,6 +198,9 @@ summary() {
     [ "$s" = summary ] && continue
     printf "  %-12s %-28s %4ss\n" "$s" "${STATUS[$s]:-not run}" "${SECS[$s]:-0}"
   done
+  local nwarn
+  nwarn=$(grep -c 'warning:' "$LOG/build.log" 2>/dev/null)
+  [ "${nwarn:-0}" -gt 0 ] && echo "build warnings: $nwarn (first: $(grep -m1 'warning:' "$LOG/build.log" | cut -c1-120))"
   if [ "$BUILD_OK" != 1 ]; then
     echo "build errors (first 6; full log $LOG/build.log):"
     grep -m6 -E "error|Error" "$LOG/build.log" | cut -c1-200
@@ -234,12 +237,15 @@ for prec in ("fp32", "tf32"):
         rows.append((f"train_bs{bs}_{prec}_img_s", 0.9 if bs == 128 else None))
 rows = [r for r in rows if r[0] in ours or r[0] in torch]
 print(f"{'workload (img/s)':26s} {'ishscale':>9s} {'pytorch':>9s} {'ratio':>6s}  target")
+met, targets = 0, 0
 for k, target in rows:
     a, b = ours.get(k), torch.get(k)
+    targets += target is not None
     if a is None or b is None:
         print(f"{k[:-6]:26s} {'-' if a is None else f'{a:.1f}':>9s} {'-' if b is None else f'{b:.1f}':>9s}")
         continue
     r = a / b
+    met += target is not None and r >= target
     verdict = "" if target is None else (f">= {target}x " + ("ok" if r >= target else "MISSED"))
     print(f"{k[:-6]:26s} {a:9.1f} {b:9.1f} {r:5.2f}x  {verdict}")
 if "ish_step_ratio" in ours:
@@ -259,11 +265,13 @@ if kern:
         line += cell + ", "
     if line:
         print("  " + line.rstrip(", "))
+if targets:
+    print(f"speed targets met: {met} of {targets} (a row without both numbers counts as missed)")
 PY
   local verdict=PASS
   for s in "${STEPS[@]}"; do [ "${STATUS[$s]:-not run}" = pass ] || verdict=FAIL; done
   [[ "$MEMCHECK" == *" 0 errors"* || "$MODE" = quick ]] || verdict=FAIL
-  echo "verdict: $verdict (logs: $LOG/)"
+  echo "verdict: $verdict (steps and memcheck; speed: the targets above; logs: $LOG/)"
 }
 summary | tee "$LOG/summary.txt"
 grep -q "^verdict: PASS" "$LOG/summary.txt"
