@@ -1,5 +1,5 @@
 // ishscale classify --weights W --arch A IMG... : top-5 (class index, probability) per image with the
-// eval preprocessing of METHOD.md (PIL-exact decode, resize 256, centre crop 224, normalise).
+// eval transform (img::Transform::eval_default) through eval's feature extraction and the image loader.
 // --dump DIR writes logits.npy [N,classes] and features.npy [N,feature_dim] (float32, argument order).
 #include <algorithm>
 #include <cmath>
@@ -10,10 +10,9 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "engine/autograd.h"
 #include "engine/device.h"
-#include "engine/image/image.h"
-#include "engine/image/transform.h"
+#include "engine/image/loader.h"
+#include "eval/features.h"
 #include "eval/npy.h"
 #include "models/resnet.h"
 #include "models/state_dict.h"
@@ -21,18 +20,20 @@
 namespace ish::cli {
 
 namespace {
-constexpr int kResize = 256, kCrop = 224, kTopK = 5;
+constexpr int kTopK = 5;
 
 void usage() {
   std::printf(
       "usage: ishscale classify --weights W --arch ARCH IMG... [--dump DIR] [--device cpu|cuda] [--batch-size N]\n"
+      "                         [--threads N]\n"
       "  Prints the top-5 (class index, probability) of each image. Preprocessing as torchvision eval:\n"
       "  PIL-exact decode, Resize(256) bilinear, CenterCrop(224), ImageNet normalisation.\n"
       "  --weights     safetensors or PyTorch .pth (zip or legacy), torchvision names (alias --ckpt-path)\n"
       "  --arch        resnet18|resnet34|resnet50|resnet101|resnet152 (default resnet50)\n"
       "  --dump DIR    write DIR/logits.npy [N,classes] and DIR/features.npy [N,features], float32\n"
       "  --device      cpu (default) or cuda\n"
-      "  --batch-size  images per forward (default 16)\n");
+      "  --batch-size  images per forward (default 16)\n"
+      "  --threads     cores for decoding (default 0: all)\n");
 }
 
 // Top-k of softmax(logits) for one row, computed in double; ties keep the lower index.
@@ -61,13 +62,14 @@ int cmd_classify(int argc, char** argv) {
   const std::string arch = args.get("--arch", "resnet50");
   const std::string dump = args.get("--dump");
   const std::string device = args.get("--device", "cpu");
-  const long long batch = args.get_int("--batch-size", 16);
+  const long long batch = args.get_int("--batch-size", 16), threads = args.get_int("--threads", 0);
   args.finish();
   const std::vector<std::string>& images = args.positional();
   ISH_CHECK(!weights_path.empty(), "classify: --weights is required (see --help)");
   ISH_CHECK(!images.empty(), "classify: no images given (see --help)");
   ISH_CHECK(device == "cpu" || device == "cuda", "classify: --device must be cpu or cuda, got '", device, "'");
   ISH_CHECK(batch >= 1 && batch <= 4096, "classify: --batch-size must be in [1, 4096], got ", batch);
+  ISH_CHECK(threads >= 0 && threads <= 256, "classify: --threads must be in [0, 256], got ", threads);
   const Device dev = device == "cuda" ? Device::CUDA : Device::CPU;
   if (dev == Device::CUDA) ISH_CHECK(dev::cuda_available(), "classify: --device cuda: ", dev::cuda_unavailable_reason());
 
@@ -75,37 +77,37 @@ int cmd_classify(int argc, char** argv) {
   ISH_CHECK(!models::config_for(arch).cifar_stem, "classify: ", arch,
             " expects small inputs; classify uses ImageNet 224x224 preprocessing");
   models::ResNet model = models::load_model(arch, weights_path, dev);
-  NoGradGuard no_grad;
 
+  // The images as an unlabelled list, through the loader; an unreadable image is an error here.
+  img::ImgList list;
+  list.file = "classify";
+  for (size_t i = 0; i < images.size(); i++) list.items.push_back({images[i], images[i], -1, (int)i + 1});
+  eval::ExtractOptions eo;
+  eo.batch_size = (int)batch;
+  eo.threads = (int)threads;
+  eo.transform = img::Transform::eval_default(arch);
+  img::LoaderOptions lo = eval::extract_loader_options(eo, dev);
+  lo.warn = false;
+  img::Loader loader(list, lo);
+  auto no_skips = [](const img::Batch& b) {
+    if (!b.skipped.empty()) fail(b.skipped.front());
+  };
+  const eval::FeatureSet f =
+      eval::extract(model, eval::loader_batches(loader, eo.transform, dev, no_skips), (int64_t)images.size());
   const int C = model.num_classes(), F = model.feature_dim();
-  const int64_t N = (int64_t)images.size();
-  std::vector<float> all_logits((size_t)N * C), all_feats((size_t)N * F);
-  const img::NormLut lut;
-  std::vector<uint8_t> crop((size_t)kCrop * kCrop * 3);
-  img::Image im;
-  for (int64_t b0 = 0; b0 < N; b0 += batch) {
-    const int64_t nb = std::min<int64_t>(batch, N - b0);
-    Tensor x = Tensor::empty({nb, kCrop, kCrop, 3});
-    for (int64_t i = 0; i < nb; i++) {
-      img::decode_file(images[b0 + i], im);
-      img::eval_u8(img::view(im), kResize, kCrop, kCrop, crop.data());
-      img::normalize(crop.data(), (size_t)kCrop * kCrop, lut, x.data<float>() + i * kCrop * kCrop * 3);
-    }
-    auto out = model.forward(x.to(dev));
-    auto lg = out.logits.to_f32_vector(), ft = out.features.to_f32_vector();
-    std::copy(lg.begin(), lg.end(), all_logits.begin() + b0 * C);
-    std::copy(ft.begin(), ft.end(), all_feats.begin() + b0 * F);
-  }
+  const int64_t N = f.size();
+  ISH_ASSERT(N == (int64_t)images.size());
+  const float* logits = f.logits.data<float>();
   for (int64_t i = 0; i < N; i++) {
     std::printf("%s\n", images[i].c_str());
     int r = 1;
-    for (auto& [cls, p] : topk_probs(all_logits.data() + i * C, C, kTopK))
+    for (auto& [cls, p] : topk_probs(logits + i * C, C, kTopK))
       std::printf("  %d. class %4d  p=%.6g\n", r++, cls, p);
   }
   if (!dump.empty()) {
     eval::make_dirs(dump);
-    eval::write_npy(dump + "/logits.npy", Tensor::from_f32(all_logits, {N, C}));
-    eval::write_npy(dump + "/features.npy", Tensor::from_f32(all_feats, {N, F}));
+    eval::write_npy(dump + "/logits.npy", f.logits);
+    eval::write_npy(dump + "/features.npy", f.features);
     std::fprintf(stderr, "classify: wrote %s/logits.npy [%lld,%d] and features.npy [%lld,%d]\n", dump.c_str(),
                  (long long)N, C, (long long)N, F);
   }

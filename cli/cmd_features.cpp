@@ -19,7 +19,7 @@ void usage() {
       "  Runs the model over LIST (OpenOOD format, paths relative to --data-root, default ./data) with the eval\n"
       "  preprocessing and caches logits, features and labels in --cache-dir (default ./feature_cache), keyed by the\n"
       "  weights' content hash, the architecture and the list's content. A cached entry is reused unless --recompute.\n"
-      "  --dump DIR also writes DIR/{logits,features,labels}.npy.\n");
+      "  --dump DIR also writes DIR/{logits,features,labels}.npy. --threads N: the cores decoding may use (0: all).\n");
 }
 }  // namespace
 
@@ -47,6 +47,7 @@ int cmd_features(int argc, char** argv) {
   if (dev == Device::CUDA) ISH_CHECK(dev::cuda_available(), "features: --device cuda: ", dev::cuda_unavailable_reason());
   eo.batch_size = (int)batch;
   eo.threads = (int)threads;
+  eo.transform = img::Transform::eval_default(arch);
   img::ImgList list = img::read_imglist(list_path, root);
   models::ResNet model = models::load_model(arch, weights_path, dev);
   eo.weights_key = eval::file_hash(weights_path);

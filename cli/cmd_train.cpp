@@ -1,4 +1,4 @@
-// ishscale train: CE or ISH training (train/loop.h) on an image list, with checkpoints and resume.
+// ishscale train: CE or ISH training (train/trainer.h) on an image list, with checkpoints and resume.
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -13,7 +13,7 @@
 #include "train/config.h"
 #include "train/imglist_dataset.h"
 #include "train/ish.h"
-#include "train/loop.h"
+#include "train/trainer.h"
 #include "weights/load.h"
 #include "weights/safetensors.h"
 
@@ -38,7 +38,8 @@ static const char* kHelp =
     "  --resume                             continue from OUT/last.safetensors with its stored config\n"
     "                                       (--steps, --device, --data-root, lists, logging may change)\n"
     "  --steps N                            stop once N optimizer steps are done in total\n"
-    "  --log-every N (50)  --save-every N (500)  --device cpu|cuda\n";
+    "  --log-every N (50)  --save-every N (500)  --device cpu|cuda\n"
+    "  --threads N (0: all)                 the cores the image loader may use\n";
 
 static bool file_exists(const std::string& p) {
   struct stat sb;
@@ -105,15 +106,17 @@ int cmd_train(int argc, char** argv) {
   c.data_root = a.get("--data-root", c.data_root);
   long long num_classes = a.get_int("--num-classes", -1);
   long long width = a.get_int("--width", -1);
+  const long long threads = a.get_int("--threads", 0);
   a.finish();
+  ISH_CHECK(threads >= 0 && threads <= 256, "--threads must be in [0, 256], got ", threads);
   ISH_CHECK(!c.train_list.empty(), "--train-list is required (see ishscale train --help)");
   ISH_CHECK(c.max_steps == -1 || c.max_steps >= 0, "--steps must be >= 0");
 
-  // Resize(256)/CenterCrop(224) for the default size; the same ratio for other sizes.
-  const int64_t resize = (c.image_size * 256 + 112) / 224;
-  train::ImageListDataset train_set(c.train_list, c.data_root, c.image_size, resize);
+  ISH_CHECK(c.image_size >= 1 && c.image_size <= 4096, "--image-size must be in [1, 4096], got ", c.image_size);
+  const img::Transform transform = img::Transform::imagenet((int)c.image_size);
+  train::ImageListDataset train_set(c.train_list, c.data_root, transform);
   std::unique_ptr<train::ImageListDataset> val_set;
-  if (!c.val_list.empty()) val_set = std::make_unique<train::ImageListDataset>(c.val_list, c.data_root, c.image_size, resize);
+  if (!c.val_list.empty()) val_set = std::make_unique<train::ImageListDataset>(c.val_list, c.data_root, transform);
 
   // Model: architecture from --arch/--width; classes from the flag, the weights or the labels.
   models::ResNetConfig rc = models::config_for(c.arch);
@@ -154,7 +157,8 @@ int cmd_train(int argc, char** argv) {
               c.arch.c_str(), rc.num_classes, rc.width, c.device.c_str(), (long long)train_set.size(),
               val_set ? str(", val ", val_set->size()).c_str() : "", c.ish ? ("ISH " + c.ish_strategy).c_str() : "CE",
               (long long)c.batch_size, (long long)c.accum, c.lr, c.nesterov ? " nesterov" : "");
-  train::TrainResult r = train::train(model, train_set, val_set.get(), c, resume_path);
+  train::Trainer trainer(model, train_set, val_set.get(), c, resume_path, (int)threads);
+  train::TrainResult r = trainer.run();
   std::printf("train: %s after %lld steps; best val acc %s\n", r.finished ? "finished" : "stopped",
               (long long)r.steps, r.best_acc >= 0 ? str(r.best_acc, "%").c_str() : "n/a");
   return 0;

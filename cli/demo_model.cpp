@@ -27,9 +27,9 @@ std::unique_ptr<train::InMemoryDataset> as_dataset(const ImageSet& s, const Demo
                                                      std::vector<float>{d.mean}, std::vector<float>{d.stdv}, s.name);
   if (augment) {
     // Mild crops: at 28x28 the ImageNet range (scale down to 0.08) destroys most of the garment.
-    ds->aug_options.scale_lo = 0.64;
-    ds->aug_options.ratio_lo = 0.85;
-    ds->aug_options.ratio_hi = 1.0 / 0.85;
+    ds->transform.rrc.scale_min = 0.64;
+    ds->transform.rrc.ratio_min = 0.85;
+    ds->transform.rrc.ratio_max = 1.0 / 0.85;
   }
   return ds;
 }
@@ -58,7 +58,7 @@ PhaseResult train_phase(models::ResNet& model, const DemoData& d, const DemoConf
               ish ? str(", ISH ", c.ish_strategy, " p=", c.ish_percentile).c_str() : "");
   std::fflush(stdout);
   auto t0 = std::chrono::steady_clock::now();
-  train::TrainResult r = train::train(model, *ds, nullptr, tc);
+  train::TrainResult r = train::Trainer(model, *ds, nullptr, tc).run();
   PhaseResult pr;
   pr.name = name;
   pr.weights = dir + "/last.safetensors";
@@ -84,23 +84,16 @@ Tensor batch_of(const ImageSet& s, const DemoData& d, int64_t begin, int64_t n) 
 }  // namespace
 
 eval::FeatureSet extract(models::ResNet& model, const ImageSet& s, const DemoData& d, int64_t batch) {
-  const bool was = model.training();
-  model.eval();
-  NoGradGuard ng;
-  const int64_t N = s.size(), C = model.num_classes(), D = model.feature_dim();
-  eval::FeatureSet f;
-  f.logits = Tensor::empty({N, C});
-  f.features = Tensor::empty({N, D});
-  f.labels = Tensor::from_i64(s.labels, {N});
-  for (int64_t b = 0; b < N; b += batch) {
-    const int64_t n = std::min(batch, N - b);
-    Tensor x = batch_of(s, d, b, n);
-    if (model.device() != Device::CPU) x = x.to(model.device());
-    auto out = model.forward(x);
-    f.logits.narrow0(b, n).copy_(out.logits);
-    f.features.narrow0(b, n).copy_(out.features);
-  }
-  model.train(was);
+  const int64_t N = s.size();
+  eval::FeatureSet f = eval::extract(
+      model,
+      [&](const eval::BatchFn& fn) {
+        for (int64_t b = 0; b < N; b += batch) {
+          const int64_t n = std::min(batch, N - b);
+          fn(batch_of(s, d, b, n), std::vector<int64_t>(s.labels.begin() + b, s.labels.begin() + b + n));
+        }
+      },
+      N);
   f.validate(s.name);
   return f;
 }

@@ -10,6 +10,7 @@
 
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/image/batch_tensor.h"
 #include "engine/image/loader.h"
 #include "engine/ops.h"
 #include "eval/npy.h"
@@ -17,9 +18,6 @@
 
 namespace ish::eval {
 namespace {
-
-constexpr int kResize = 256, kCrop = 224;
-constexpr const char* kPreprocess = "pil-bilinear-256/center-crop-224/imagenet-norm/v1";
 
 struct Fnv128 {
   uint64_t a = 1469598103934665603ULL, b = 0x84222325cbf29ce4ULL;
@@ -37,17 +35,6 @@ struct Fnv128 {
     return buf;
   }
 };
-
-img::LoaderOptions loader_options(const ExtractOptions& o) {
-  img::LoaderOptions lo;
-  lo.batch_size = o.batch_size;
-  lo.threads = o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
-  lo.resize = kResize;
-  lo.crop = kCrop;
-  lo.strict = o.strict;
-  lo.format = img::PixelFormat::F32;
-  return lo;
-}
 
 // One stderr line redrawn in place: only on a TTY, at most every 0.2 s.
 class Progress {
@@ -80,12 +67,6 @@ class Progress {
   clock::time_point t0_, last_{};
 };
 
-Tensor batch_tensor(const img::Batch& b) {
-  Tensor x = Tensor::empty({b.n, b.h, b.w, b.c});
-  std::memcpy(x.raw(), b.data, x.nbytes());
-  return x;
-}
-
 }  // namespace
 
 std::string file_hash(const std::string& path) {
@@ -100,11 +81,22 @@ std::string file_hash(const std::string& path) {
   return h.hex();
 }
 
-std::string cache_key(const std::string& weights_key, const std::string& arch, const img::ImgList& list) {
+img::LoaderOptions extract_loader_options(const ExtractOptions& o, Device dev) {
+  img::LoaderOptions lo;
+  lo.batch_size = o.batch_size;
+  img::set_threads(lo, o.threads, dev == Device::CPU);
+  lo.transform = o.transform;
+  lo.strict = o.strict;
+  lo.format = img::input_format(dev);
+  return lo;
+}
+
+std::string cache_key(const std::string& weights_key, const std::string& arch, const img::ImgList& list,
+                      const img::Transform& t) {
   Fnv128 h;
   h.add(weights_key);
   h.add(arch);
-  h.add(kPreprocess);
+  h.add(t.eval_key());
   for (auto& it : list.items) {
     h.add(it.path);
     h.add(std::to_string(it.label));
@@ -112,12 +104,59 @@ std::string cache_key(const std::string& weights_key, const std::string& arch, c
   return h.hex();
 }
 
+FeatureSet extract(models::ResNet& model, const BatchSource& batches, int64_t capacity) {
+  const bool was = model.training();
+  model.eval();
+  NoGradGuard ng;
+  const int64_t C = model.num_classes(), D = model.feature_dim();
+  int64_t n = 0, cap = std::max<int64_t>(capacity, 0);
+  FeatureSet f{Tensor::empty({cap, C}), Tensor::empty({cap, D}), Tensor()};
+  std::vector<int64_t> labels;
+  batches([&](const Tensor& x, const std::vector<int64_t>& y) {
+    const int64_t b = x.size(0);
+    ISH_CHECK((int64_t)y.size() == b, "extract: a batch of ", b, " inputs with ", y.size(), " labels");
+    if (b == 0) return;
+    auto out = model.forward(x.device() == model.device() ? x : x.to(model.device()));
+    if (n + b > cap) {  // more rows than expected: grow (doubling)
+      cap = std::max(2 * cap, n + b);
+      FeatureSet g{Tensor::empty({cap, C}), Tensor::empty({cap, D}), Tensor()};
+      if (n > 0) {
+        g.logits.narrow0(0, n).copy_(f.logits.narrow0(0, n));
+        g.features.narrow0(0, n).copy_(f.features.narrow0(0, n));
+      }
+      f = g;
+    }
+    f.logits.narrow0(n, b).copy_(out.logits);  // device -> host straight into place
+    f.features.narrow0(n, b).copy_(out.features);
+    labels.insert(labels.end(), y.begin(), y.end());
+    n += b;
+  });
+  model.train(was);
+  if (n < cap) {
+    f.logits = f.logits.narrow0(0, n).clone();
+    f.features = f.features.narrow0(0, n).clone();
+  }
+  f.labels = Tensor::from_i64(labels, {n});
+  return f;
+}
+
+BatchSource loader_batches(img::Loader& loader, const img::Transform& t, Device dev,
+                           std::function<void(const img::Batch&)> on_batch) {
+  return [&loader, t, dev, on_batch](const BatchFn& fn) {
+    while (const img::Batch* b = loader.next()) {
+      if (on_batch) on_batch(*b);
+      if (b->n > 0) fn(img::batch_tensor(*b, t, dev), b->labels);
+    }
+  };
+}
+
 Extracted extract_features(models::ResNet& model, const img::ImgList& list, const ExtractOptions& opt) {
   ISH_CHECK(opt.batch_size >= 1, "batch size must be >= 1");
   Extracted r;
   const std::string label = opt.label.empty() ? list.file : opt.label;
+  const std::string key = opt.transform.eval_key();
   if (!opt.cache_dir.empty()) {
-    r.cache_file = opt.cache_dir + "/" + cache_key(opt.weights_key, model.arch(), list) + ".safetensors";
+    r.cache_file = opt.cache_dir + "/" + cache_key(opt.weights_key, model.arch(), list, opt.transform) + ".safetensors";
     if (!opt.recompute && access(r.cache_file.c_str(), R_OK) == 0) {
       st::File f = st::File::open(r.cache_file);
       r.f = {f.load("logits"), f.load("features"), f.load("labels")};
@@ -129,49 +168,34 @@ Extracted extract_features(models::ResNet& model, const img::ImgList& list, cons
       return r;
     }
   }
-  img::Loader loader(list, loader_options(opt));
   const Device dev = model.device();
-  const int64_t C = model.num_classes(), D = model.feature_dim();
-  std::vector<float> logits, feats;
-  std::vector<int64_t> labels;
+  img::Loader loader(list, extract_loader_options(opt, dev));
   Progress bar(label, (int64_t)list.items.size(), opt.progress);
-  NoGradGuard ng;
   int64_t done = 0;
-  while (const img::Batch* b = loader.next()) {
-    done += b->n + (int64_t)b->skipped.size();
-    if (b->n > 0) {
-      auto out = model.forward(batch_tensor(*b).to(dev));
-      auto lg = out.logits.to_f32_vector(), ft = out.features.to_f32_vector();
-      ISH_ASSERT((int64_t)lg.size() == b->n * C && (int64_t)ft.size() == b->n * D);
-      logits.insert(logits.end(), lg.begin(), lg.end());
-      feats.insert(feats.end(), ft.begin(), ft.end());
-      labels.insert(labels.end(), b->labels.begin(), b->labels.end());
-    }
-    bar.update(done);
-  }
+  auto progress = [&](const img::Batch& b) { bar.update(done += b.n + (int64_t)b.skipped.size()); };
+  r.f = extract(model, loader_batches(loader, opt.transform, dev, progress), (int64_t)list.items.size());
   bar.update(done, true);
   r.skipped = loader.skipped();
-  const int64_t N = (int64_t)labels.size();
-  r.f = {Tensor::from_f32(logits, {N, C}), Tensor::from_f32(feats, {N, D}), Tensor::from_i64(labels, {N})};
   if (!opt.cache_dir.empty()) {
     make_dirs(opt.cache_dir);
     st::save(r.cache_file, {{"logits", r.f.logits}, {"features", r.f.features}, {"labels", r.f.labels}},
              {{"list", list.file}, {"root", list.root}, {"arch", model.arch()}, {"weights", opt.weights_key},
               {"items", std::to_string(list.items.size())}, {"skipped", std::to_string(r.skipped)},
-              {"preprocess", kPreprocess}});
+              {"preprocess", key}});
   }
   return r;
 }
 
 ImageStream image_stream(const img::ImgList& list, const ExtractOptions& opt) {
-  img::LoaderOptions lo = loader_options(opt);
+  img::LoaderOptions lo = extract_loader_options(opt, Device::CPU);
+  lo.format = img::PixelFormat::F32;  // ODIN perturbs the normalised pixels on the host
   lo.warn = false;  // the extraction pass already reported the skipped files
   return [list, lo](const std::function<void(const Tensor&, int64_t)>& fn) {
     img::Loader loader(list, lo);
     int64_t first = 0;
     while (const img::Batch* b = loader.next()) {
       if (b->n == 0) continue;
-      fn(batch_tensor(*b), first);
+      fn(img::batch_tensor(*b, lo.transform, Device::CPU), first);
       first += b->n;
     }
   };
@@ -193,12 +217,20 @@ Tensor ResNetGradNet::ce_input_grad(const Tensor& x, double T, Tensor* logits) {
   if (xi.same(x)) xi = x.clone();
   xi.set_requires_grad(true);
   auto out = m_.forward(xi);
-  Tensor y = ops::argmax_last(out.logits.detach());
+  // argmax is a host op: take it on a host copy, then put the labels beside the logits.
+  Tensor y = ops::argmax_last(out.logits.detach().to(Device::CPU));
+  if (m_.device() != Device::CPU) y = y.to(m_.device());
   Tensor loss = ops::cross_entropy(ops::mul_scalar(out.logits, 1.0 / T), y);
   loss.backward();
   if (logits) *logits = out.logits.detach().to(Device::CPU);
   ISH_CHECK(xi.grad().defined(), "odin: the network produced no input gradient");
   return xi.grad().to(Device::CPU);
+}
+
+std::vector<double> ResNetGradNet::input_std() const {
+  std::vector<double> s;
+  for (int c = 0; c < norm_.channels; c++) s.push_back(norm_.std[c]);
+  return s;
 }
 
 }  // namespace ish::eval

@@ -1,27 +1,51 @@
-// Running a ResNet over an image list: pooled features, logits and labels, cached on disk. The cache
-// file is keyed by the weights file's content hash, the architecture, the list (resolved paths and
-// labels, i.e. the list's content and the data root) and the preprocessing, so a sweep over detectors
-// never re-runs the network; --recompute forces a fresh pass. Skipped (corrupt) files are counted.
+// Feature extraction, the one place a ResNet is run over inputs for its logits and pooled features:
+//  - extract(): eval-mode forward over batches from any source (the image loader, in-memory tensors);
+//  - extract_features(): over an image list through the loader, cached on disk. The cache file is keyed
+//    by the weights file's content hash, the architecture, the list (resolved paths and labels, i.e. the
+//    list's content and the data root) and the transform's numbers, so a sweep over detectors never
+//    re-runs the network; --recompute forces a fresh pass. Skipped (corrupt) files are counted.
 // Also: an ImageStream over a list (ODIN) and ODIN's InputGradNet for a ResNet.
 #pragma once
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "engine/image/imglist.h"
+#include "engine/image/loader.h"
+#include "engine/image/transform.h"
 #include "eval/detectors.h"
 #include "models/resnet.h"
 
 namespace ish::eval {
 
+// Batches for extract(): the source calls fn(x, labels) for each batch in order; x is F32 [B,H,W,C] on
+// any device, labels has B entries (-1: OOD or unknown).
+using BatchFn = std::function<void(const Tensor& x, const std::vector<int64_t>& labels)>;
+using BatchSource = std::function<void(const BatchFn& fn)>;
+
+// Eval-mode forward (no grad) over every batch: logits [N,C], pooled features [N,D], labels [N], CPU
+// tensors in batch order. `capacity` (rows expected, when known) sizes the outputs up front.
+FeatureSet extract(models::ResNet& model, const BatchSource& batches, int64_t capacity = -1);
+
+// A loader's batches as a BatchSource, as tensors on dev. on_batch (optional) sees each batch first,
+// including one whose files were all skipped.
+BatchSource loader_batches(img::Loader& loader, const img::Transform& t, Device dev,
+                           std::function<void(const img::Batch&)> on_batch = nullptr);
+
 struct ExtractOptions {
   int batch_size = 64;
-  int threads = 0;           // decode threads; 0 = hardware concurrency
+  int threads = 0;           // the cores decode may use (see img::set_threads); 0 = all
   bool strict = false;       // a corrupt image aborts instead of being skipped
   std::string cache_dir;     // empty: no cache
   bool recompute = false;    // ignore an existing cache entry (and overwrite it)
   std::string weights_key;   // content hash of the weights (file_hash); part of the cache key
   bool progress = true;      // progress bar on stderr, only when it is a TTY
   std::string label;         // shown in the progress bar and logs
+  img::Transform transform;  // preprocessing (img::Transform::eval_default); part of the cache key
 };
+
+// Loader settings for extraction over a list on `dev` (eval transform, threads, skipping).
+img::LoaderOptions extract_loader_options(const ExtractOptions& opt, Device dev);
 
 struct Extracted {
   FeatureSet f;
@@ -35,21 +59,25 @@ Extracted extract_features(models::ResNet& model, const img::ImgList& list, cons
 // 128-bit content hash (two FNV-1a 64 lanes) of a file, as 32 hex digits.
 std::string file_hash(const std::string& path);
 // The cache file name for (weights, arch, list, preprocessing).
-std::string cache_key(const std::string& weights_key, const std::string& arch, const img::ImgList& list);
+std::string cache_key(const std::string& weights_key, const std::string& arch, const img::ImgList& list,
+                      const img::Transform& t);
 
 // The list's images, preprocessed as for extraction, in batches of batch_size (skips as the loader does).
 ImageStream image_stream(const img::ImgList& list, const ExtractOptions& opt);
 
-// ODIN on a ResNet: forward (eval mode) and the input gradient of mean CE(argmax z, z/T) via autograd.
-// Parameter gradients are switched off for the backward and restored afterwards.
+// ODIN on a ResNet: forward (eval mode) and the input gradient of mean CE(argmax z, z/T) via autograd,
+// on the model's device (inputs are moved there; results come back as CPU tensors). Parameter
+// gradients are switched off for the backward and restored afterwards. input_std() is the transform's.
 class ResNetGradNet : public InputGradNet {
  public:
-  explicit ResNetGradNet(models::ResNet& m) : m_(m) {}
+  explicit ResNetGradNet(models::ResNet& m, const img::Transform& t = img::Transform()) : m_(m), norm_(t.norm) {}
   Tensor logits(const Tensor& x) override;
   Tensor ce_input_grad(const Tensor& x, double T, Tensor* logits) override;
+  std::vector<double> input_std() const override;
 
  private:
   models::ResNet& m_;
+  img::Normalize norm_;
 };
 
 }  // namespace ish::eval

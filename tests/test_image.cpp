@@ -1,6 +1,7 @@
 // Image pipeline against PIL 9.4 + torchvision 0.14 (tools/fixtures_image.py): decoding, eval
-// Resize+CenterCrop, resize-only with and without a box, crop+resize+flip — all bit-exact (0 differing
-// bytes) — and normalised floats. Corrupt files must throw an ish::Error naming the file.
+// Resize+CenterCrop, resize-only with and without a box, crop+resize+flip and the training
+// augmentation (RandomResizedCrop + RandomHorizontalFlip) — all bit-exact (0 differing bytes) — and
+// normalised floats. Corrupt files must throw an ish::Error naming the file.
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -9,6 +10,7 @@
 #include "engine/image/image.h"
 #include "engine/image/resize.h"
 #include "engine/image/transform.h"
+#include "engine/rng.h"
 #include "tests/util.h"
 #include "weights/safetensors.h"
 
@@ -34,15 +36,15 @@ const Goldens& goldens() {
 }
 
 // Number of differing bytes between our buffer and the golden tensor `key` (shape checked).
-int64_t diff_bytes(const std::string& key, const uint8_t* ours, int h, int w) {
+int64_t diff_bytes(const std::string& key, const uint8_t* ours, int h, int w, int c = 3) {
   const Goldens& g = goldens();
   const auto& info = g.file.info(key);
   REQUIRE(info.dtype == DType::U8);
-  REQUIRE_MESSAGE(info.shape == Shape({h, w, 3}), key << ": golden shape " << shape_str(info.shape) << " vs ours "
-                                                     << h << "x" << w);
+  REQUIRE_MESSAGE(info.shape == Shape({h, w, c}), key << ": golden shape " << shape_str(info.shape) << " vs ours "
+                                                     << h << "x" << w << "x" << c);
   const uint8_t* ref = static_cast<const uint8_t*>(g.file.bytes(key));
   int64_t bad = 0, first = -1;
-  for (int64_t i = 0; i < (int64_t)h * w * 3; i++)
+  for (int64_t i = 0; i < (int64_t)h * w * c; i++)
     if (ours[i] != ref[i]) { bad++; if (first < 0) first = i; }
   if (bad) MESSAGE(key << ": first difference at " << first << " ours " << (int)ours[first] << " ref " << (int)ref[first]);
   return bad;
@@ -142,21 +144,57 @@ TEST_CASE("image: resize-only goldens (down, up, non-square, box) are bit-exact"
   CHECK(n == 6);
 }
 
-TEST_CASE("image: crop-then-resize (RandomResizedCrop's resized_crop) and hflip are bit-exact") {
+// resized_crop_u8 is the function the training augmentation (train_u8, the loader's train mode) runs
+// after sampling the crop; one-channel cases ('L' images) take the R byte, as the loader does.
+TEST_CASE("image: crop-then-resize (RandomResizedCrop's resized_crop) and hflip are bit-exact, RGB and L") {
   const Goldens& g = goldens();
-  int n = 0;
+  int n = 0, gray = 0;
   for (const auto& c : g.cases) {
     if (c["kind"] != "rrc") continue;
     const std::string name = c["name"];
     Image im = decode_file(g.dir + c["file"].get<std::string>());
     const int s = c["size"];
-    View v = crop_view(view(im), c["left"], c["top"], c["w"], c["h"]);
-    Image r = resize_bilinear(v, s, s);
-    if (c["flip"].get<bool>()) hflip(r.px.data(), s, s);
-    CHECK_MESSAGE(diff_bytes(name, r.px.data(), s, s) == 0, name);
+    const int ch = c.value("channels", 3);
+    const Rect r{c["left"], c["top"], c["w"], c["h"]};
+    std::vector<uint8_t> out((size_t)s * s * 3);
+    resized_crop_u8(view(im), r, s, s, c["flip"].get<bool>(), out.data());
+    pack_channels(out.data(), (size_t)s * s, ch, out.data());
+    CHECK_MESSAGE(diff_bytes(name, out.data(), s, s, ch) == 0, name);
     n++;
+    gray += ch == 1;
   }
-  CHECK(n == 3);
+  CHECK(n == 8);
+  CHECK(gray == 2);
+}
+
+// The training transform end to end (rrc_sample's fallback, crop, PIL resize, flip) against
+// torchvision's RandomResizedCrop + RandomHorizontalFlip: scale (2, 2.5) never fits, so both sides take
+// the deterministic fallback; flip probability 0 or 1 is deterministic whatever the random draw.
+TEST_CASE("image: the training augmentation (RandomResizedCrop + flip) is bit-exact with torchvision") {
+  const Goldens& g = goldens();
+  int n = 0, flipped = 0;
+  for (const auto& c : g.cases) {
+    if (c["kind"] != "train") continue;
+    const std::string name = c["name"];
+    Image im = decode_file(g.dir + c["file"].get<std::string>());
+    Transform t;
+    t.crop = c["size"];
+    t.rrc.scale_min = c["scale"][0];
+    t.rrc.scale_max = c["scale"][1];
+    t.rrc.ratio_min = c["ratio"][0];
+    t.rrc.ratio_max = c["ratio"][1];
+    t.flip_p = c["flip_p"];
+    std::vector<uint8_t> out((size_t)t.crop * t.crop * 3);
+    for (uint64_t seed : {1, 2, 3}) {
+      Rng rng(seed);
+      apply_train(view(im), t, rng, out.data());
+      CHECK_MESSAGE(diff_bytes(name, out.data(), t.crop, t.crop) == 0, name << " seed " << seed);
+    }
+    n++;
+    flipped += t.flip_p == 1.0;
+  }
+  CHECK(n == 6);
+  CHECK(flipped == 3);
 }
 
 TEST_CASE("image: corrupt, truncated, empty and oversized files throw an error naming the file") {

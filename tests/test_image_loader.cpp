@@ -2,6 +2,7 @@
 // counts, skipping and --strict, allocator hook) and RandomResizedCrop (determinism and bounds).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -178,7 +179,7 @@ TEST_CASE("loader: allocator hook, u8 vs f32, training mode determinism") {
   CHECK(std::memcmp(tmp.data(), f32[5].data(), tmp.size() * 4) == 0);
   // Train mode: same seed and epoch -> same bytes for any thread count; another epoch differs.
   o.train = true;
-  o.crop = 64;
+  o.transform.crop = 64;
   o.seed = 42;
   o.threads = 1;
   auto t1 = run(L, o);
@@ -230,11 +231,89 @@ TEST_CASE("RandomResizedCrop: deterministic given the Rng, within bounds, area a
   for (size_t i = 0; i < im.px.size(); i++) im.px[i] = (uint8_t)(i * 37 % 251);
   std::vector<uint8_t> o1(32 * 32 * 3), o2(o1.size()), o3(o1.size());
   Rng x(5), y(5), z(6);
-  train_u8(view(im), 32, 32, x, p, true, o1.data());
-  train_u8(view(im), 32, 32, y, p, true, o2.data());
-  train_u8(view(im), 32, 32, z, p, true, o3.data());
+  train_u8(view(im), 32, 32, x, p, 0.5, o1.data());
+  train_u8(view(im), 32, 32, y, p, 0.5, o2.data());
+  train_u8(view(im), 32, 32, z, p, 0.5, o3.data());
   CHECK(o1 == o2);
   CHECK(o1 != o3);
+}
+
+TEST_CASE("train transform: flip_p is the flip probability (0 never, 1 always, 0.25 a quarter)") {
+  Image im;
+  im.w = 40;
+  im.h = 30;
+  im.px.resize(40 * 30 * 3);
+  for (size_t i = 0; i < im.px.size(); i++) im.px[i] = (uint8_t)(i * 53 % 241);
+  Transform t;
+  t.crop = 16;
+  std::vector<uint8_t> never(16 * 16 * 3), always(never.size()), quarter(never.size());
+  int flips = 0;
+  const int kSeeds = 2000;
+  for (int seed = 0; seed < kSeeds; seed++) {
+    Rng a(seed), b(seed), c(seed);
+    t.flip_p = 0;
+    apply_train(view(im), t, a, never.data());
+    t.flip_p = 1;
+    apply_train(view(im), t, b, always.data());
+    t.flip_p = 0.25;
+    apply_train(view(im), t, c, quarter.data());
+    std::vector<uint8_t> mirrored = never;
+    hflip(mirrored.data(), 16, 16);
+    REQUIRE(always == mirrored);  // the same crop, mirrored
+    if (quarter == always && quarter != never) flips++;
+    else REQUIRE(quarter == never);
+  }
+  // Binomial(2000, 0.25): mean 500, sd 19.4; +-5 sd.
+  MESSAGE("flips at p=0.25: " << flips << " of " << kSeeds);
+  CHECK(flips > 403);
+  CHECK(flips < 597);
+}
+
+TEST_CASE("loader: one-channel in-memory images, eval identity, F32 and U8 batches") {
+  const int N = 7, S = 12;
+  std::vector<uint8_t> px(N * S * S);
+  for (size_t i = 0; i < px.size(); i++) px[i] = (uint8_t)(i * 29 % 256);
+  std::vector<int64_t> labels{0, 1, 2, 0, 1, 2, 0};
+  MemorySource src(px, labels, S, S, 1, "mem");
+  LoaderOptions o;
+  o.batch_size = 3;
+  o.threads = 2;
+  o.transform.resize = 0;
+  o.transform.crop = S;
+  o.transform.norm.channels = 1;
+  o.transform.norm.mean[0] = 0.3f;
+  o.transform.norm.std[0] = 0.2f;
+  const NormLut lut(o.transform.norm);
+  for (PixelFormat fmt : {PixelFormat::F32, PixelFormat::U8}) {
+    o.format = fmt;
+    Loader ld(src, o);
+    int64_t seen = 0;
+    while (const Batch* b = ld.next()) {
+      REQUIRE(b->c == 1);
+      for (int k = 0; k < b->n; k++) {
+        const int64_t i = b->indices[k];
+        CHECK(b->labels[k] == labels[i]);
+        for (int p = 0; p < S * S; p++) {
+          const uint8_t v = px[i * S * S + p];
+          if (fmt == PixelFormat::U8) REQUIRE(b->u8()[k * S * S + p] == v);
+          else REQUIRE(b->f32()[k * S * S + p] == ((float)v / 255.0f - 0.3f) / 0.2f);
+        }
+      }
+      seen += b->n;
+    }
+    CHECK(seen == N);
+  }
+  CHECK(lut.v[0][255] == (1.0f - 0.3f) / 0.2f);
+}
+
+TEST_CASE("epoch_order: a permutation fixed by (seed, epoch); identity without shuffle") {
+  auto a = epoch_order(100, 9, 0, true), b = epoch_order(100, 9, 0, true), c = epoch_order(100, 9, 1, true);
+  CHECK(a == b);
+  CHECK(a != c);
+  std::vector<int64_t> s = a;
+  std::sort(s.begin(), s.end());
+  CHECK(s == epoch_order(100, 9, 0, false));
+  CHECK(s[99] == 99);
 }
 
 }  // TEST_SUITE

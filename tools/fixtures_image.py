@@ -6,6 +6,8 @@ JPEGs/PNGs made here, and corrupt files) and <out>/image.safetensors holding, pe
   <name>.eval     uint8 [C,C,3]  CenterCrop(crop)(Resize(resize)(img))
   <name>.norm     f32   [C,C,3]  Normalize(ImageNet)(ToTensor(...)), HWC (NORM_CASES and extra sizes)
   <name>.out      uint8          resize-only / crop+resize cases
+  <name>.rrc_*    uint8          F.resized_crop (+ hflip) at fixed parameters, RGB and 'L'
+  <name>.train_*  uint8          RandomResizedCrop + RandomHorizontalFlip as composed for training
 and metadata "cases" (JSON) describing each case, plus "norm_lut" f32 [256,3].
 """
 import json
@@ -214,6 +216,35 @@ def make(out_dir):
         tensors[key] = np.array(r)
         cases.append({"name": key, "file": os.path.basename(imgs[name]), "kind": "rrc", "top": top, "left": left,
                       "h": h, "w": w, "size": 224, "flip": flip})
+
+    # The same at other output sizes (down- and upsampling), and on an 'L' image as torchvision sees a
+    # grayscale file when it is not converted to RGB (the in-memory one-channel training path).
+    for name, (top, left, h, w), size, flip, mode in (("odd_257x300", (7, 3, 250, 201), 64, True, "RGB"),
+                                                      ("tiny_100x80", (10, 20, 31, 45), 160, False, "RGB"),
+                                                      ("flower", (100, 50, 200, 200), 28, True, "RGB"),
+                                                      ("gray", (20, 30, 150, 180), 28, True, "L"),
+                                                      ("gray", (0, 0, 240, 320), 96, False, "L")):
+        with Image.open(imgs[name]) as im:
+            src = im.convert(mode)
+        r = F.resized_crop(src, top, left, h, w, [size, size], T.InterpolationMode.BILINEAR)
+        if flip:
+            r = F.hflip(r)
+        key = f"{name}.rrc_{mode}_{top}_{left}_{h}_{w}_{size}" + ("_flip" if flip else "")
+        tensors[key] = np.array(r).reshape(size, size, -1)
+        cases.append({"name": key, "file": os.path.basename(imgs[name]), "kind": "rrc", "top": top, "left": left,
+                      "h": h, "w": w, "size": size, "flip": flip, "channels": 1 if mode == "L" else 3})
+
+    # The whole training augmentation, torchvision's own transforms: RandomResizedCrop with scale
+    # (2, 2.5) never fits, so get_params always takes its deterministic fallback (a centre crop with the
+    # aspect ratio clamped to the ratio range); RandomHorizontalFlip with p 0 or 1 is deterministic too.
+    for name, size, flip_p in (("china", 224, 1.0), ("s444", 64, 0.0), ("odd_225x1000", 96, 1.0),
+                               ("odd_1001x257", 48, 0.0), ("line_1x50", 16, 1.0), ("thin_3x500", 32, 0.0)):
+        aug = T.Compose([T.RandomResizedCrop(size, scale=(2.0, 2.5), ratio=(3.0 / 4.0, 4.0 / 3.0)),
+                         T.RandomHorizontalFlip(flip_p)])
+        key = f"{name}.train_{size}_p{int(flip_p)}"
+        tensors[key] = np.array(aug(loaded[name]))
+        cases.append({"name": key, "file": os.path.basename(imgs[name]), "kind": "train", "size": size,
+                      "scale": [2.0, 2.5], "ratio": [3.0 / 4.0, 4.0 / 3.0], "flip_p": flip_p})
 
     for name, p, ok in corrupt:
         cases.append({"name": "bad_" + name, "file": os.path.basename(p), "kind": "corrupt", "pil_ok": ok})

@@ -27,23 +27,39 @@ uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index) {
   return mix64(h ^ ((uint64_t)index + 0x8CB92BA72F3D8DD7ull));
 }
 
-void load_one(const std::string& path, int64_t index, const LoaderOptions& opt, const NormLut& lut, Image& im,
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle) {
+  std::vector<int64_t> order(n);
+  for (int64_t i = 0; i < n; i++) order[i] = i;
+  if (!shuffle) return order;
+  Rng rng(sample_seed(seed, epoch, -1));  // index -1: no sample uses it
+  for (int64_t i = n - 1; i > 0; i--) std::swap(order[i], order[(int64_t)rng.below((uint64_t)i + 1)]);
+  return order;
+}
+
+int resolve_threads(int threads) {
+  return threads > 0 ? threads : (int)std::max(1u, std::thread::hardware_concurrency());
+}
+
+void set_threads(LoaderOptions& o, int threads, bool compute_on_host) {
+  o.threads = resolve_threads(threads);
+  o.prefetch = compute_on_host ? 0 : 2;
+}
+
+void load_one(const Source& src, int64_t index, const LoaderOptions& opt, const NormLut& lut, Image& im,
               std::vector<uint8_t>& u8buf, void* dst) {
-  decode_file(path, im, opt.decode);
-  const int s = opt.crop;
-  const size_t npix = (size_t)s * s;
-  uint8_t* u8 = opt.format == PixelFormat::U8 ? static_cast<uint8_t*>(dst) : nullptr;
-  if (!u8) {
-    u8buf.resize(npix * 3);
-    u8 = u8buf.data();
-  }
+  src.read(index, im);
+  const Transform& t = opt.transform;
+  const size_t npix = (size_t)t.crop * t.crop;
+  u8buf.resize(npix * 3);
+  uint8_t* u8 = u8buf.data();
   if (opt.train) {
     Rng rng(sample_seed(opt.seed, opt.epoch, index));
-    train_u8(view(im), s, s, rng, opt.rrc, opt.flip, u8);
+    apply_train(view(im), t, rng, u8);
   } else {
-    eval_u8(view(im), opt.resize, s, s, u8);
+    apply_eval(view(im), t, u8);
   }
   if (opt.format == PixelFormat::F32) normalize(u8, npix, lut, static_cast<float*>(dst));
+  else pack_channels(u8, npix, t.channels(), static_cast<uint8_t*>(dst));
 }
 
 namespace {
@@ -58,7 +74,8 @@ struct Slot {
 }  // namespace
 
 struct Loader::Impl {
-  ImgList list;
+  std::unique_ptr<ListSource> owned;
+  const Source* src;
   LoaderOptions opt;
   std::vector<int64_t> order;
   NormLut lut;
@@ -74,8 +91,8 @@ struct Loader::Impl {
   std::condition_variable cv_work, cv_done;
   std::vector<std::thread> workers;
 
-  Impl(const ImgList& l, LoaderOptions o, std::vector<int64_t> ord)
-      : list(l), opt(std::move(o)), order(std::move(ord)), lut(opt.norm) {}
+  Impl(const Source* s, LoaderOptions o, std::vector<int64_t> ord)
+      : src(s), opt(std::move(o)), order(std::move(ord)), lut(opt.transform.norm) {}
 
   int64_t batch_begin(int64_t b) const { return b * opt.batch_size; }
   int batch_count(int64_t b) const {
@@ -107,10 +124,10 @@ struct Loader::Impl {
     const int64_t idx = order[batch_begin(sl.batch) + k];
     char* dst = static_cast<char*>(sl.data) + (size_t)k * img_bytes;
     try {
-      load_one(list.items[idx].path, idx, opt, lut, im, u8buf, dst);
+      load_one(*src, idx, opt, lut, im, u8buf, dst);
       sl.ok[k] = 1;
     } catch (const std::exception& e) {
-      sl.err[k] = str(list.where(idx), ": ", e.what());
+      sl.err[k] = str(src->where(idx), ": ", e.what());
     }
   }
 
@@ -133,8 +150,8 @@ struct Loader::Impl {
   void finish(Slot& sl) {
     Batch& b = sl.out;
     b.number = sl.batch;
-    b.h = b.w = opt.crop;
-    b.c = 3;
+    b.h = b.w = opt.transform.crop;
+    b.c = opt.transform.channels();
     b.format = opt.format;
     b.data = sl.data;
     b.labels.clear();
@@ -151,7 +168,7 @@ struct Loader::Impl {
         char* base = static_cast<char*>(sl.data);
         std::memmove(base + (size_t)n * img_bytes, base + (size_t)k * img_bytes, img_bytes);
       }
-      b.labels.push_back(list.items[idx].label);
+      b.labels.push_back(src->label(idx));
       b.indices.push_back(idx);
       n++;
     }
@@ -160,13 +177,24 @@ struct Loader::Impl {
 };
 
 Loader::Loader(const ImgList& list, LoaderOptions opt, std::vector<int64_t> order)
-    : impl_(new Impl(list, std::move(opt), std::move(order))) {
+    : impl_(new Impl(nullptr, std::move(opt), std::move(order))) {
+  impl_->owned = std::make_unique<ListSource>(list, impl_->opt.decode);
+  impl_->src = impl_->owned.get();
+  start();
+}
+
+Loader::Loader(const Source& src, LoaderOptions opt, std::vector<int64_t> order)
+    : impl_(new Impl(&src, std::move(opt), std::move(order))) {
+  start();
+}
+
+void Loader::start() {
   Impl& I = *impl_;
   const LoaderOptions& o = I.opt;
   ISH_CHECK(o.batch_size > 0, "loader: batch size must be > 0");
-  ISH_CHECK(o.threads >= 0 && o.prefetch >= 1, "loader: need threads >= 0 and prefetch >= 1");
-  ISH_CHECK(o.crop > 0, "loader: crop size must be > 0");
-  const int64_t N = (int64_t)I.list.items.size();
+  ISH_CHECK(o.threads >= 0 && o.prefetch >= 0, "loader: need threads >= 0 and prefetch >= 0");
+  o.transform.validate();
+  const int64_t N = I.src->size();
   if (I.order.empty()) {
     I.order.resize(N);
     for (int64_t i = 0; i < N; i++) I.order[i] = i;
@@ -174,7 +202,8 @@ Loader::Loader(const ImgList& list, LoaderOptions opt, std::vector<int64_t> orde
   for (int64_t v : I.order) ISH_CHECK(v >= 0 && v < N, "loader: order index ", v, " outside the list of ", N);
   const int64_t M = (int64_t)I.order.size();
   I.nbatches = o.drop_last ? M / o.batch_size : (M + o.batch_size - 1) / o.batch_size;
-  I.img_bytes = (size_t)o.crop * o.crop * 3 * (o.format == PixelFormat::F32 ? sizeof(float) : 1);
+  I.img_bytes = (size_t)o.transform.crop * o.transform.crop * o.transform.channels() *
+                (o.format == PixelFormat::F32 ? sizeof(float) : 1);
   const size_t slot_bytes = I.img_bytes * o.batch_size;
   const int nslots = o.prefetch + 1;  // +1: the batch the caller holds
   I.slots.resize(nslots);

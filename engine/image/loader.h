@@ -1,11 +1,12 @@
-// Batch loader: a thread pool decodes and transforms images into NHWC batches (float normalised, or
-// uint8 for normalisation on the device), with bounded prefetch.
+// The batch loader, for every consumer (eval, features, classify, train, ODIN): a thread pool reads
+// samples from an img::Source, runs the img::Transform (eval or train) and writes NHWC batches (float
+// normalised on the host, or uint8 for normalisation on the device), with bounded prefetch.
 //  - Batches come out in list order and their contents do not depend on the thread count: batch b
 //    holds the samples order[b*B .. b*B+B) minus those that failed, in order.
 //  - A file that fails (missing, corrupt, truncated, over the pixel cap) is skipped with a warning
 //    on stderr and counted; with `strict`, next() throws its ish::Error instead.
 //  - Training randomness: sample i of epoch e draws from Rng(sample_seed(seed, e, i)), so it is
-//    reproducible whatever the thread count and order.
+//    reproducible whatever the thread count, the order and the batch a sample lands in.
 //  - Batch memory comes from a HostAllocator, so a CUDA build can hand in a pinned allocator.
 #pragma once
 #include <cstdint>
@@ -16,6 +17,7 @@
 
 #include "engine/image/image.h"
 #include "engine/image/imglist.h"
+#include "engine/image/source.h"
 #include "engine/image/transform.h"
 
 namespace ish::img {
@@ -30,21 +32,24 @@ struct HostAllocator {
 struct LoaderOptions {
   int batch_size = 64;
   int threads = 1;   // worker threads; 0 decodes on the caller's thread inside next()
-  int prefetch = 2;  // batches decoded ahead of the one the caller holds
+  int prefetch = 2;  // batches decoded ahead of the one the caller holds; 0: only inside next()
   PixelFormat format = PixelFormat::F32;
-  bool train = false;            // false: Resize(resize)+CenterCrop(crop); true: RandomResizedCrop(crop)+flip
-  int resize = 256, crop = 224;  // crop is the output side in both modes
-  RrcParams rrc;
-  bool flip = true;
+  Transform transform;  // every preprocessing number
+  bool train = false;   // false: the eval transform; true: RandomResizedCrop + flip
   uint64_t seed = 0;
   int64_t epoch = 0;
-  Normalize norm;
   bool strict = false;
   bool drop_last = false;  // drop a final partial batch (by list positions)
   bool warn = true;        // one stderr line per skipped file
-  DecodeOptions decode;
+  DecodeOptions decode;    // for the ImgList constructor
   HostAllocator allocator;
 };
+
+// `--threads N` (0: every core) is the cores a command may use, compute and decode together. With the
+// model on the host the loader decodes only while the caller waits in next() (prefetch 0), so decode
+// and compute take turns on the same N cores; with the model on a device it decodes ahead.
+void set_threads(LoaderOptions& o, int threads, bool compute_on_host);
+int resolve_threads(int threads);  // 0 -> the hardware's core count
 
 struct Batch {
   int64_t number = 0;  // batch index within the pass
@@ -59,11 +64,17 @@ struct Batch {
   const uint8_t* u8() const { return static_cast<const uint8_t*>(data); }
 };
 
+// The one seed mixer (splitmix64 finaliser) of the data path: per-sample augmentation seeds and the
+// per-epoch shuffle both come from it.
 uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index);
+// Per-epoch sample order: a Fisher-Yates shuffle seeded by (seed, epoch), or 0..n-1.
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle);
 
 class Loader {
  public:
-  // `order`: positions into items to visit (a shuffle); empty means 0..N-1.
+  // `order`: positions into the source to visit (a shuffle); empty means 0..N-1. The source must
+  // outlive the loader; the ImgList form holds its own ListSource.
+  Loader(const Source& src, LoaderOptions opt, std::vector<int64_t> order = {});
   Loader(const ImgList& list, LoaderOptions opt, std::vector<int64_t> order = {});
   ~Loader();
   Loader(const Loader&) = delete;
@@ -76,12 +87,13 @@ class Loader {
   struct Impl;
 
  private:
+  void start();
   std::unique_ptr<Impl> impl_;
 };
 
-// One image through the configured transform into dst (crop*crop*3 bytes or floats); throws on failure.
-// `scratch` holds the decoded image between calls. This is what each loader worker runs.
-void load_one(const std::string& path, int64_t index, const LoaderOptions& opt, const NormLut& lut, Image& scratch,
+// Sample `index` of src through the configured transform into dst (crop*crop*channels bytes or floats);
+// throws on failure. `scratch`/`u8buf` are reused between calls. This is what each loader worker runs.
+void load_one(const Source& src, int64_t index, const LoaderOptions& opt, const NormLut& lut, Image& scratch,
               std::vector<uint8_t>& u8buf, void* dst);
 
 }  // namespace ish::img

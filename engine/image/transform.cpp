@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "engine/error.h"
@@ -45,23 +46,45 @@ void eval_u8(const View& src, int resize, int crop_w, int crop_h, uint8_t* out) 
   resize_bilinear(src, rw, rh, nullptr, Rect{x0, y0, x1 - x0, y1 - y0}, dst, stride);
 }
 
-NormLut::NormLut(const Normalize& n) {
+bool Normalize::is_imagenet() const {
+  const Normalize d;
+  if (channels != 3) return false;
+  for (int c = 0; c < 3; c++)
+    if (mean[c] != d.mean[c] || std[c] != d.std[c]) return false;
+  return true;
+}
+
+NormLut::NormLut(const Normalize& n) : channels(n.channels) {
+  ISH_CHECK(n.channels == 1 || n.channels == 3, "normalize: ", n.channels, " channels (1 or 3 supported)");
   for (int c = 0; c < 3; c++) {
-    ISH_CHECK(n.std[c] != 0.0f, "normalize: std[", c, "] is 0");
+    const int k = c < n.channels ? c : 0;
+    ISH_CHECK(n.std[k] != 0.0f, "normalize: std[", k, "] is 0");
     for (int i = 0; i < 256; i++) {
       volatile float x = (float)i / 255.0f;  // keep each float32 rounding step (no fused/contracted ops)
-      volatile float y = x - n.mean[c];
-      v[c][i] = y / n.std[c];
+      volatile float y = x - n.mean[k];
+      v[c][i] = y / n.std[k];
     }
   }
 }
 
 void normalize(const uint8_t* in, size_t npix, const NormLut& lut, float* out) {
+  if (lut.channels == 1) {
+    for (size_t i = 0; i < npix; i++) out[i] = lut.v[0][in[3 * i]];
+    return;
+  }
   for (size_t i = 0; i < npix; i++) {
     out[3 * i + 0] = lut.v[0][in[3 * i + 0]];
     out[3 * i + 1] = lut.v[1][in[3 * i + 1]];
     out[3 * i + 2] = lut.v[2][in[3 * i + 2]];
   }
+}
+
+void pack_channels(const uint8_t* in, size_t npix, int channels, uint8_t* out) {
+  if (channels == 3) {
+    if (in != out) std::memmove(out, in, npix * 3);
+    return;
+  }
+  for (size_t i = 0; i < npix; i++) out[i] = in[3 * i];  // in place is safe: i <= 3i
 }
 
 Rect rrc_sample(int w, int h, Rng& rng, const RrcParams& p) {
@@ -101,11 +124,69 @@ void hflip(uint8_t* px, int w, int h) {
   }
 }
 
-void train_u8(const View& src, int out_w, int out_h, Rng& rng, const RrcParams& p, bool flip, uint8_t* out) {
-  const Rect r = rrc_sample(src.w, src.h, rng, p);
+void resized_crop_u8(const View& src, const Rect& r, int out_w, int out_h, bool flip, uint8_t* out) {
+  ISH_CHECK(out_w > 0 && out_h > 0, "resized crop: bad output size ", out_w, "x", out_h);
   const View cropped = crop_view(src, r.x, r.y, r.w, r.h);
   resize_bilinear(cropped, out_w, out_h, nullptr, Rect{0, 0, out_w, out_h}, out, (ptrdiff_t)out_w * 3);
-  if (flip && rng.uniform() < 0.5) hflip(out, out_w, out_h);
+  if (flip) hflip(out, out_w, out_h);
+}
+
+void train_u8(const View& src, int out_w, int out_h, Rng& rng, const RrcParams& p, double flip_p, uint8_t* out) {
+  const Rect r = rrc_sample(src.w, src.h, rng, p);
+  const bool flip = rng.uniform() < flip_p;
+  resized_crop_u8(src, r, out_w, out_h, flip, out);
+}
+
+Transform Transform::eval_default(const std::string& arch) {
+  (void)arch;  // every architecture so far is evaluated with the ImageNet recipe
+  return Transform();
+}
+
+Transform Transform::imagenet(int crop) {
+  ISH_CHECK(crop >= 1, "image size must be >= 1, got ", crop);
+  Transform t;
+  t.crop = crop;
+  t.resize = (int)(((int64_t)crop * 256 + 112) / 224);  // 224 -> 256, the same ratio for other sizes
+  return t;
+}
+
+void Transform::validate() const {
+  ISH_CHECK(crop >= 1, "transform: crop size must be >= 1, got ", crop);
+  ISH_CHECK(resize >= 0, "transform: resize must be >= 0 (0: none), got ", resize);
+  ISH_CHECK(flip_p >= 0 && flip_p <= 1, "transform: flip probability must be in [0, 1], got ", flip_p);
+  ISH_CHECK(rrc.scale_min >= 0 && rrc.scale_min <= rrc.scale_max && rrc.ratio_min > 0 && rrc.ratio_min <= rrc.ratio_max,
+            "transform: bad RandomResizedCrop scale (", rrc.scale_min, ", ", rrc.scale_max, ") or ratio (", rrc.ratio_min,
+            ", ", rrc.ratio_max, ")");
+  NormLut check(norm);  // channels and std
+}
+
+std::string Transform::eval_key() const {
+  std::string k = str("pil-bilinear-", resize, "/center-crop-", crop, "/");
+  if (norm.is_imagenet()) return k + "imagenet-norm/v1";
+  k += str("norm-c", norm.channels);
+  char buf[64];
+  for (int c = 0; c < norm.channels; c++) {
+    std::snprintf(buf, sizeof buf, "-%a-%a", (double)norm.mean[c], (double)norm.std[c]);  // exact floats
+    k += buf;
+  }
+  return k + "/v1";
+}
+
+std::string Transform::describe_eval() const {
+  std::string s = resize > 0 ? str("PIL-exact bilinear resize ", resize, " (truncated long side), ") : "";
+  s += str("centre crop ", crop, ", ");
+  if (norm.is_imagenet()) return s + "ImageNet normalisation";
+  s += "normalisation mean (";
+  for (int c = 0; c < norm.channels; c++) s += str(c ? ", " : "", norm.mean[c]);
+  s += ") std (";
+  for (int c = 0; c < norm.channels; c++) s += str(c ? ", " : "", norm.std[c]);
+  return s + ")";
+}
+
+void apply_eval(const View& src, const Transform& t, uint8_t* out) { eval_u8(src, t.resize, t.crop, t.crop, out); }
+
+void apply_train(const View& src, const Transform& t, Rng& rng, uint8_t* out) {
+  train_u8(src, t.crop, t.crop, rng, t.rrc, t.flip_p, out);
 }
 
 }  // namespace ish::img

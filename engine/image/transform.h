@@ -1,11 +1,13 @@
 // torchvision 0.14 transforms on PIL images, bit-exact on the uint8 result:
 //  eval:  Resize(resize) -> CenterCrop(crop) -> ToTensor -> Normalize(mean, std)
-//  train: RandomResizedCrop(size, scale, ratio, BILINEAR) -> RandomHorizontalFlip(0.5) -> ToTensor -> Normalize
+//  train: RandomResizedCrop(crop, scale, ratio, BILINEAR) -> RandomHorizontalFlip(flip_p) -> ToTensor -> Normalize
 // Random parameters come from ish::Rng (torchvision's sampling algorithm, not torch's random stream).
-// Outputs are HWC (NHWC within a batch).
+// Outputs are HWC (NHWC within a batch). img::Transform (below) is the one value that holds every
+// preprocessing number; everything that preprocesses images reads it.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "engine/image/image.h"
 #include "engine/image/resize.h"
@@ -25,17 +27,23 @@ void center_crop_offsets(int w, int h, int crop_w, int crop_h, int& left, int& t
 void eval_u8(const View& src, int resize, int crop_w, int crop_h, uint8_t* out);
 
 // Normalisation as ToTensor + Normalize do it in float32: ((float)v / 255 - mean) / std.
+// channels = 1: the image is gray (R = G = B) and only mean[0]/std[0] are used.
 struct Normalize {
+  int channels = 3;
   float mean[3] = {0.485f, 0.456f, 0.406f};
   float std[3] = {0.229f, 0.224f, 0.225f};
+  bool is_imagenet() const;
 };
-// 3 x 256 table of every normalised value (exact: the same float ops for each of the 768 inputs).
+// channels x 256 table of every normalised value (exact: the same float ops for each input).
 struct NormLut {
+  int channels = 3;
   float v[3][256];
   explicit NormLut(const Normalize& n = Normalize());
 };
-// npix RGB pixels -> npix*3 floats (HWC).
+// npix RGB pixels -> npix*lut.channels floats (HWC); with one channel the R byte is used.
 void normalize(const uint8_t* in, size_t npix, const NormLut& lut, float* out);
+// npix RGB pixels -> npix*channels bytes (with one channel the R byte; 3: a plain copy).
+void pack_channels(const uint8_t* in, size_t npix, int channels, uint8_t* out);
 
 // RandomResizedCrop.get_params: up to 10 tries of area ~ U(scale) * w*h and log-uniform aspect
 // ratio, w = round(sqrt(area*r)), h = round(sqrt(area/r)); else a centre crop with the ratio clamped.
@@ -45,11 +53,45 @@ struct RrcParams {
 };
 Rect rrc_sample(int w, int h, Rng& rng, const RrcParams& p = RrcParams());
 
-// RandomResizedCrop(out_w x out_h) then a horizontal flip with probability 0.5 (when `flip`), drawing
-// from rng in that order. Crop then resize, as torchvision's resized_crop does on PIL images.
-void train_u8(const View& src, int out_w, int out_h, Rng& rng, const RrcParams& p, bool flip, uint8_t* out);
+// torchvision's F.resized_crop on a PIL image (crop r, then PIL's BILINEAR resize to out_w x out_h), then
+// a horizontal mirror when `flip`: RandomResizedCrop + RandomHorizontalFlip at fixed parameters.
+void resized_crop_u8(const View& src, const Rect& r, int out_w, int out_h, bool flip, uint8_t* out);
+
+// RandomResizedCrop(out_w x out_h) then a horizontal flip when rng.uniform() < flip_p (torchvision's
+// torch.rand(1) < p: 0 never flips, 1 always), drawing from rng in that order.
+void train_u8(const View& src, int out_w, int out_h, Rng& rng, const RrcParams& p, double flip_p, uint8_t* out);
 
 // In-place horizontal mirror of a packed RGB image.
 void hflip(uint8_t* px, int w, int h);
+
+enum class Interpolation { Bilinear };  // PIL's BILINEAR (antialiased); the only one so far
+
+// Every number of an image pipeline, for eval and for training:
+//  eval:  Resize(resize, interpolation) (resize <= 0: none) -> CenterCrop(crop) -> Normalize(norm)
+//  train: RandomResizedCrop(crop, rrc.scale, rrc.ratio, interpolation) -> flip with flip_p -> Normalize(norm)
+// Output: crop x crop x norm.channels. Command-line flags (--image-size, --resize, ...) set these fields.
+struct Transform {
+  int resize = 256;
+  int crop = 224;
+  Interpolation interpolation = Interpolation::Bilinear;
+  Normalize norm;
+  RrcParams rrc;
+  double flip_p = 0.5;
+
+  // torchvision's ImageNet eval (Resize 256, CenterCrop 224, ImageNet mean/std) for an architecture.
+  static Transform eval_default(const std::string& arch);
+  // The ImageNet recipe at another crop size: resize = round(size * 256 / 224).
+  static Transform imagenet(int crop);
+  int channels() const { return norm.channels; }
+  void validate() const;  // throws ish::Error naming the bad field
+  // A stable text naming every eval-relevant number (part of the feature-cache key); the default
+  // eval transform keeps the key used before this type existed, so existing caches stay valid.
+  std::string eval_key() const;
+  std::string describe_eval() const;  // for humans and results.json
+};
+
+// One decoded RGB image through the transform into out (crop*crop*3 RGB bytes; see pack_channels).
+void apply_eval(const View& src, const Transform& t, uint8_t* out);
+void apply_train(const View& src, const Transform& t, Rng& rng, uint8_t* out);
 
 }  // namespace ish::img

@@ -1,0 +1,17 @@
+// A loader batch as the model's input: an NHWC F32 tensor on the model's device.
+//  - F32 batches (normalised on the host) are copied into a tensor and uploaded.
+//  - U8 batches are the device-normalisation path: the bytes go up and are normalised there. Until
+//    the engine has that op (ops::normalize_u8, CPU and CUDA), they are normalised on the host here,
+//    so the U8 path already gives the same tensor; switching is the one call in batch_tensor.cpp.
+#pragma once
+#include "engine/image/loader.h"
+#include "engine/tensor.h"
+
+namespace ish::img {
+
+// The pixel format the loader should produce for a model on `dev`.
+PixelFormat input_format(Device dev);
+// Batch b (b.n >= 1), transformed with t, as a [n,h,w,c] F32 tensor on dev.
+Tensor batch_tensor(const Batch& b, const Transform& t, Device dev);
+
+}  // namespace ish::img
