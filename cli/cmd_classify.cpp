@@ -27,13 +27,14 @@ void usage() {
       "usage: ishscale classify --weights W --arch ARCH IMG... [--dump DIR] [--device cpu|cuda] [--batch-size N]\n"
       "                         [--threads N]\n"
       "  Prints the top-5 (class index, probability) of each image. Preprocessing as torchvision eval:\n"
-      "  PIL-exact decode, Resize(256) bilinear, CenterCrop(224), ImageNet normalisation.\n"
+      "  PIL-exact decode, %s.\n"
       "  --weights     safetensors or PyTorch .pth (zip or legacy), torchvision names (alias --ckpt-path)\n"
       "  --arch        resnet18|resnet34|resnet50|resnet101|resnet152 (default resnet50)\n"
       "  --dump DIR    write DIR/logits.npy [N,classes] and DIR/features.npy [N,features], float32\n"
       "  --device      cpu (default) or cuda\n"
       "  --batch-size  images per forward (default 16)\n"
-      "  --threads     cores for decoding (default 0: all)\n");
+      "  --threads     cores for decoding (default 0: all)\n",
+      img::Transform::eval_default("resnet50").describe_eval().c_str());
 }
 
 // Top-k of softmax(logits) for one row, computed in double; ties keep the lower index.
