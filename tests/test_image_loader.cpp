@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "engine/image/batch_tensor.h"
 #include "engine/image/imglist.h"
 #include "engine/image/loader.h"
 #include "engine/image/transform.h"
@@ -284,12 +285,16 @@ TEST_CASE("loader: one-channel in-memory images, eval identity, F32 and U8 batch
   o.transform.norm.mean[0] = 0.3f;
   o.transform.norm.std[0] = 0.2f;
   const NormLut lut(o.transform.norm);
+  std::vector<std::vector<float>> inputs[2];  // the model's input tensors from F32 and from U8 batches
   for (PixelFormat fmt : {PixelFormat::F32, PixelFormat::U8}) {
     o.format = fmt;
     Loader ld(src, o);
     int64_t seen = 0;
     while (const Batch* b = ld.next()) {
       REQUIRE(b->c == 1);
+      Tensor x = batch_tensor(*b, o.transform, Device::CPU);
+      CHECK(x.shape() == Shape({b->n, S, S, 1}));
+      inputs[fmt == PixelFormat::U8].push_back(x.to_f32_vector());
       for (int k = 0; k < b->n; k++) {
         const int64_t i = b->indices[k];
         CHECK(b->labels[k] == labels[i]);
@@ -303,6 +308,7 @@ TEST_CASE("loader: one-channel in-memory images, eval identity, F32 and U8 batch
     }
     CHECK(seen == N);
   }
+  CHECK(inputs[0] == inputs[1]);  // host normalisation == the U8 path's
   CHECK(lut.v[0][255] == (1.0f - 0.3f) / 0.2f);
 }
 
