@@ -4,9 +4,8 @@
 
 #include <chrono>
 #include <cstdio>
-#include <cstring>
+#include <algorithm>
 #include <fstream>
-#include <thread>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
