@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/error.h"
+#include "engine/image/loader.h"
 
 namespace ish::train {
 
@@ -14,10 +15,8 @@ bool Dataset::load(int64_t i, Rng* aug, float* out, std::string* why) const {
     if (why) *why = e.what();
     return false;
   }
-  std::vector<uint8_t> px((size_t)transform.crop * transform.crop * 3);
-  if (aug) img::apply_train(img::view(im), transform, *aug, px.data());
-  else img::apply_eval(img::view(im), transform, px.data());
-  img::normalize(px.data(), (size_t)transform.crop * transform.crop, img::NormLut(transform.norm), out);
+  std::vector<uint8_t> buf;
+  img::transform_one(im, transform, aug, img::PixelFormat::F32, img::NormLut(transform.norm), buf, out);
   return true;
 }
 

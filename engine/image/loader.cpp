@@ -45,21 +45,23 @@ void set_threads(LoaderOptions& o, int threads, bool compute_on_host) {
   o.prefetch = compute_on_host ? 0 : 2;
 }
 
-void load_one(const Source& src, int64_t index, const LoaderOptions& opt, const NormLut& lut, Image& im,
-              std::vector<uint8_t>& u8buf, void* dst) {
-  src.read(index, im);
-  const Transform& t = opt.transform;
+void transform_one(const Image& im, const Transform& t, Rng* aug, PixelFormat fmt, const NormLut& lut,
+                   std::vector<uint8_t>& u8buf, void* dst) {
   const size_t npix = (size_t)t.crop * t.crop;
   u8buf.resize(npix * 3);
   uint8_t* u8 = u8buf.data();
-  if (opt.train) {
-    Rng rng(sample_seed(opt.seed, opt.epoch, index));
-    apply_train(view(im), t, rng, u8);
-  } else {
-    apply_eval(view(im), t, u8);
-  }
-  if (opt.format == PixelFormat::F32) normalize(u8, npix, lut, static_cast<float*>(dst));
+  if (aug) apply_train(view(im), t, *aug, u8);
+  else apply_eval(view(im), t, u8);
+  if (fmt == PixelFormat::F32) normalize(u8, npix, lut, static_cast<float*>(dst));
   else pack_channels(u8, npix, t.channels(), static_cast<uint8_t*>(dst));
+}
+
+void load_one(const Source& src, int64_t index, const LoaderOptions& opt, const NormLut& lut, Image& im,
+              std::vector<uint8_t>& u8buf, void* dst) {
+  src.read(index, im);
+  if (!opt.train) return transform_one(im, opt.transform, nullptr, opt.format, lut, u8buf, dst);
+  Rng rng(sample_seed(opt.seed, opt.epoch, index));
+  transform_one(im, opt.transform, &rng, opt.format, lut, u8buf, dst);
 }
 
 namespace {

@@ -91,6 +91,10 @@ class Loader {
   std::unique_ptr<Impl> impl_;
 };
 
+// A decoded image through transform t (the training one when `aug`, drawing from it) into dst as
+// normalised floats (F32) or packed bytes (U8). The one place the transform steps are put together.
+void transform_one(const Image& im, const Transform& t, Rng* aug, PixelFormat fmt, const NormLut& lut,
+                   std::vector<uint8_t>& u8buf, void* dst);
 // Sample `index` of src through the configured transform into dst (crop*crop*channels bytes or floats);
 // throws on failure. `scratch`/`u8buf` are reused between calls. This is what each loader worker runs.
 void load_one(const Source& src, int64_t index, const LoaderOptions& opt, const NormLut& lut, Image& scratch,
