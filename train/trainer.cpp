@@ -6,16 +6,12 @@
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/device_options.h"
 #include "engine/image/batch_tensor.h"
 #include "engine/ops.h"
 #include "train/checkpoint.h"
 #include "train/ish.h"
 
-// TODO(dispatch): the one backend call left in train/: deterministic cuDNN algorithms. Replace it with
-// the engine's deterministic-mode switch when that lands, and drop this include.
-#ifdef ISHSCALE_CUDA
-#include "engine/cuda/backend.h"
-#endif
 
 namespace ish::train {
 namespace {
@@ -46,14 +42,6 @@ img::LoaderOptions loader_options(const Dataset& ds, int64_t batch_size, Device 
   lo.format = img::input_format(dev);
   lo.transform = ds.transform;
   return lo;
-}
-
-void set_deterministic(Device dev, bool on) {
-#ifdef ISHSCALE_CUDA
-  if (dev == Device::CUDA) cuda::options().deterministic = on;  // TODO(dispatch): engine API
-#else
-  (void)dev, (void)on;
-#endif
 }
 
 }  // namespace
@@ -88,7 +76,7 @@ Trainer::Trainer(models::ResNet& model, const Dataset& train_set, const Dataset*
             " samples (need at least 2)");
   ISH_CHECK(cfg.log_every >= 1 && cfg.save_every >= 1, "train: --log-every and --save-every must be positive");
   train_set.transform.validate();
-  set_deterministic(dev_, cfg.deterministic);
+  if (dev_ == Device::CUDA) device_options().deterministic = cfg.deterministic;
 
   // Per epoch: the samples used (a trailing single-sample micro-batch is dropped) and the steps.
   const int64_t N = train_set.size();
