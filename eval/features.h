@@ -47,6 +47,9 @@ class ResNetGradNet : public InputGradNet {
   explicit ResNetGradNet(models::ResNet& m) : m_(m) {}
   Tensor logits(const Tensor& x) override;
   Tensor ce_input_grad(const Tensor& x, double T, Tensor* logits) override;
+  // AdaSCALE (defined in eval/adascale_net.cpp)
+  Tensor maxlogit_input_grad(const Tensor& x, Tensor* logits, Tensor* features) override;
+  Tensor features(const Tensor& x) override;
 
  private:
   models::ResNet& m_;
