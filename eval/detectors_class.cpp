@@ -84,7 +84,7 @@ class Caref : public ParamDetector {
         d += std::fabs(cm_.mu[p * D + j] - a[i * D + j]);
         l1 += std::fabs((double)a[i * D + j]);
       }
-      put(s, i, l1 > 0 ? -d / l1 : NAN);
+      put(s, i, -d / l1);  // f = 0: -inf as in the reference (NaN only when also mu = 0)
     }
     return s;
   }

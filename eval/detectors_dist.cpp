@@ -165,12 +165,19 @@ class NnGuide : public ParamDetector {
   std::string name() const override { return "nnguide"; }
   bool needs_id_train() const override { return true; }
   void check_param(const std::string& k, double v) const override {
-    if (k == "K") {
-      ISH_CHECK(v >= 1 && v == std::floor(v), "nnguide: K must be a positive integer, got ", v);
-      ISH_CHECK(n_ == 0 || (int64_t)v <= bank_size(get("alpha")), "nnguide: K = ", v, " exceeds the bank of ",
-                bank_size(get("alpha")), " ID-train samples");
-    }
+    if (k == "K") ISH_CHECK(v >= 1 && v == std::floor(v), "nnguide: K must be a positive integer, got ", v);
     if (k == "alpha") ISH_CHECK(v > 0 && v <= 1, "nnguide: alpha must be in (0, 1], got ", v);
+  }
+  // K against the bank once both values are in (faiss would pad with -3.4e38); refused changes are undone.
+  void set_params(const HParams& p) override {
+    const HParams old = p_;
+    ParamDetector::set_params(p);
+    if (n_ > 0 && (int64_t)get("K") > bank_size(get("alpha"))) {
+      const double K = get("K");
+      const int64_t M = bank_size(get("alpha"));
+      p_ = old;
+      fail("nnguide: K = ", K, " exceeds the bank of ", M, " ID-train samples");
+    }
   }
   int64_t bank_size(double alpha) const {
     const int64_t want = (int64_t)((double)n_ * alpha);  // python int(): truncation

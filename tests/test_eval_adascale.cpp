@@ -1,4 +1,4 @@
-// AdaSCALE-A/L through the engine's autograd on a random resnet18 (48x48 inputs), against PyTorch and
+// AdaSCALE-A/L through the engine's autograd on a random resnet18 (32x32 inputs), against PyTorch and
 // tools/ood_reference.py (tools/fixtures_eval.py: _adascale_goldens):
 //  - the shift f' - f per image against PyTorch's AdaSCALE passes on the same images: the median relative
 //    L2 error <= 0.45 (float32 noise in the 5%-smallest-|g| mask gives ~0.2; a flipped sign or a wrong
@@ -84,7 +84,7 @@ struct Run {
   std::vector<float> f, fp;
   eval::Scores s;
 };
-Run run_on(Setup& S, Device dev, const std::string& set) {
+[[maybe_unused]] Run run_on(Setup& S, Device dev, const std::string& set) {
   S.model.to(dev);
   eval::ResNetGradNet net(S.model);
   eval::Fc fc = fc_of(S.model);
@@ -251,7 +251,7 @@ TEST_CASE("eval adascale on a random resnet18: the shift against PyTorch, everyt
       CHECK_MESSAGE(std::stod(got.at(k)) <= 1e-5, k << " " << got.at(k));
       CHECK(std::stoi(got.at(S_ + "_pred_" + t + "_bad")) == 0);
     }
-    MESSAGE(s << ": qprime " << got.at(S_ + "_qprime_err") << " pct " << got.at(S_ + "_percentile_err") << " A "
+    MESSAGE(S_ << ": qprime " << got.at(S_ + "_qprime_err") << " pct " << got.at(S_ + "_percentile_err") << " A "
               << got.at(S_ + "_score_a_err") << " L " << got.at(S_ + "_score_l_err"));
   }
   std::istringstream ts(got.at("aps_trace"));

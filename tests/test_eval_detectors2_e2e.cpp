@@ -29,7 +29,8 @@ TEST_SUITE("cpu") {
 TEST_CASE("eval --postprocessor all runs every detector, old and new") {
   const std::string fx = test::fixture_dir(), data = fx + "/eval_e2e/data", out = fx + "/tmp_eval_all";
   const std::string weights = fx + "/eval_adascale_resnet18.safetensors";
-  REQUIRE_MESSAGE(exists2(data + "/id_test.txt") && exists2(weights), "missing fixtures (run `make fixtures`)");
+  const bool have = exists2(data + "/id_test.txt") && exists2(weights);
+  REQUIRE_MESSAGE(have, "missing fixtures (run `make fixtures`)");
   REQUIRE_MESSAGE(exists2(bin2()), "missing " << bin2());
   std::ostringstream cmd;
   cmd << bin2() << " eval --weights " << weights << " --arch resnet18 --device cpu --data-root " << data
@@ -54,7 +55,10 @@ TEST_CASE("eval --postprocessor all runs every detector, old and new") {
     CHECK(q.dtype() == DType::F32);
     CHECK(p.dtype() == DType::F64);
     CHECK(q.size(0) == 5);
-    for (double v : p.to_f64_vector()) CHECK((v >= 75 && v <= 85));  // the --no-aps pair
+    for (double v : p.to_f64_vector()) {  // the --no-aps pair
+      CHECK(v >= 75);
+      CHECK(v <= 85);
+    }
     CHECK_MESSAGE(exists2(d + "/near/nearA/qprime.npy"), n);
     Tensor fq = eval::read_npy(d + "/fit/id/qprime.npy");  // the ECDF fit set: ID val's 3 images
     CHECK(fq.size(0) == 3);
