@@ -12,6 +12,9 @@
 #include <cstdio>
 #include <sstream>
 
+#ifdef ISHSCALE_CUDA
+#include "engine/device_options.h"
+#endif
 #include "eval/adascale.h"
 #include "eval/aps.h"
 #include "eval/features.h"
@@ -272,6 +275,12 @@ TEST_CASE("eval adascale on a random resnet18: the shift against PyTorch, everyt
 #ifdef ISHSCALE_CUDA
 TEST_SUITE("gpu") {
 TEST_CASE("gpu adascale: the shift f' - f on CUDA against the CPU (median rel L2 <= 0.45)") {
+  DeviceOptions saved = device_options();
+  device_options() = DeviceOptions{Tf32::Off, false};  // strict fp32 on both sides
+  struct Restore {
+    DeviceOptions s;
+    ~Restore() { device_options() = s; }
+  } restore{saved};
   Setup S;
   const int64_t D = S.model.feature_dim();
   Run cpu = run_on(S, Device::CPU, "test"), gpu = run_on(S, Device::CUDA, "test");
