@@ -68,6 +68,10 @@ std::vector<PPResult> evaluate(const EvalInputs& in, const EvalConfig& cfg) {
     FitInputs fit;
     if (present(in.id_train)) fit.id_train = &in.id_train.f;
     if (present(in.id_val)) fit.id_val = &in.id_val.f;
+    if (in.id_val.images) fit.id_val_images = &in.id_val.images;
+    fit.batch_size = cfg.batch_size;
+    fit.log = cfg.log;
+    det->set_save_aux(cfg.save_aux);
     det->fit(fit);
     PPResult r;
     r.name = name;
@@ -116,6 +120,7 @@ std::vector<PPResult> evaluate(const EvalInputs& in, const EvalConfig& cfg) {
         rows->push_back(std::move(d));
       }
     }
+    r.fit_aux = det->fit_aux();
     r.near_mean = mean_of(r.near);
     r.far_mean = mean_of(r.far);
     int64_t plain_hit = 0;

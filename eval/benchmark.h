@@ -33,6 +33,8 @@ struct EvalConfig {
   double percentile = -1;                   // >= 0: fix react/ash*/scale's percentile and skip their APS
   std::map<std::string, HParams> fixed;     // per-detector hyper-parameters (skip APS for those)
   std::function<void(const std::string&)> log;  // progress lines (stderr in the CLI)
+  bool save_aux = false;      // AdaSCALE: keep feature_perturbed [N,D] in Scores::aux (--save-aux)
+  int64_t batch_size = 200;   // the loader batch size (NNGuide's bank rule)
 };
 
 struct DatasetResult {
@@ -55,6 +57,7 @@ struct PPResult {
   double acc_detector = 0;   // ID top-1 from the detector's own predictions (the SCALE fork's number)
   int64_t degenerate = 0;    // scores defined by us (s2 = 0 etc.), over every scored split
   double seconds = 0;
+  std::vector<std::pair<std::string, Tensor>> fit_aux;  // AdaSCALE: the ECDF fit set's intermediates
 };
 
 std::vector<PPResult> evaluate(const EvalInputs& in, const EvalConfig& cfg);

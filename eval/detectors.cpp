@@ -33,6 +33,15 @@ void Detector::set_params(const HParams& p) {
   ISH_CHECK(p.empty(), name(), " takes no hyper-parameters (got ", hparams_str(p), ")");
 }
 
+double Detector::param_word(const std::string& key, const std::string& word) const {
+  fail(name(), ": ", key, " takes a number, got '", word, "'");
+}
+
+Tensor InputGradNet::maxlogit_input_grad(const Tensor&, Tensor*, Tensor*) {
+  fail("this network does not provide the max-logit input gradient AdaSCALE needs");
+}
+Tensor InputGradNet::features(const Tensor&) { fail("this network does not provide features (AdaSCALE)"); }
+
 namespace detail {
 
 void ParamDetector::set_params(const HParams& p) {
@@ -220,8 +229,15 @@ class Gen : public LogitDetector {
 
 const std::vector<std::string>& detector_names() {
   static const std::vector<std::string> names = {"msp", "mls", "ebo", "react", "ash", "ash_p", "ash_s",
-                                                 "scale", "gen", "knn", "vim", "mds", "odin"};
+                                                 "scale", "gen", "knn", "vim", "mds", "odin",
+                                                 "nci", "fdbd", "nnguide", "caref", "cadref", "optfs",
+                                                 "adascale_a", "adascale_l"};
   return names;
+}
+
+double param_word(const std::string& detector, const std::string& key, const std::string& word) {
+  const Fc dummy{Tensor::zeros({1, 1}), Tensor::zeros({1})};  // the word tables do not depend on the fc
+  return make_detector(detector, dummy)->param_word(key, word);
 }
 
 std::unique_ptr<Detector> make_detector(const std::string& name, const Fc& fc, InputGradNet* net) {
@@ -240,6 +256,13 @@ std::unique_ptr<Detector> make_detector(const std::string& name, const Fc& fc, I
   if (name == "vim") return detail::make_vim(fc);
   if (name == "mds") return detail::make_mds(fc);
   if (name == "odin") return detail::make_odin(fc, net);
+  if (name == "nci") return detail::make_nci(fc);
+  if (name == "fdbd") return detail::make_fdbd(fc);
+  if (name == "nnguide") return detail::make_nnguide(fc);
+  if (name == "caref") return detail::make_caref(fc);
+  if (name == "cadref") return detail::make_cadref(fc);
+  if (name == "optfs") return detail::make_optfs(fc);
+  if (name == "adascale_a" || name == "adascale_l") return detail::make_adascale(fc, net, name == "adascale_l");
   std::string all;
   for (auto& n : detector_names()) all += (all.empty() ? "" : ", ") + n;
   fail("unknown postprocessor '", name, "' (known: ", all, ")");

@@ -41,6 +41,9 @@ struct Scores {
   std::vector<float> conf;
   std::vector<int64_t> pred;
   int64_t degenerate = 0;  // samples whose score is defined by us rather than by the reference (see above)
+  // Optional per-sample intermediates, by name, for the outputs writer (AdaSCALE: "qprime" F32 [N],
+  // "percentile" F64 [N], and with Detector::set_save_aux(true) "feature_perturbed" F32 [N,D]).
+  std::vector<std::pair<std::string, Tensor>> aux;
 };
 
 // Hyper-parameters in OpenOOD's argument order, e.g. {{"gamma", 0.1}, {"M", 100}}.
@@ -57,13 +60,21 @@ class InputGradNet {
   virtual Tensor ce_input_grad(const Tensor& x, double T, Tensor* logits) = 0;
   // The per-channel normalisation std the images were divided by (ImageNet's by default).
   virtual std::vector<double> input_std() const { return {0.229, 0.224, 0.225}; }
+  // AdaSCALE: d/dx of sum_b max_c z_bc (each sample's max logit) with z = net(x); *logits [B,C] and
+  // *features [B,D] receive that forward's outputs (CPU). The default throws (not supported).
+  virtual Tensor maxlogit_input_grad(const Tensor& x, Tensor* logits, Tensor* features);
+  // AdaSCALE's second forward: the pooled features [B,D] of x (CPU), without gradients.
+  virtual Tensor features(const Tensor& x);
 };
 // Streams one list's images, in list order, as batches (x, index of its first sample).
 using ImageStream = std::function<void(const std::function<void(const Tensor& x, int64_t first)>& fn)>;
 
 struct FitInputs {
-  const FeatureSet* id_train = nullptr;  // knn, vim, mds
+  const FeatureSet* id_train = nullptr;  // knn, vim, mds, nci, fdbd, nnguide, caref, cadref, optfs
   const FeatureSet* id_val = nullptr;    // react's activation percentile
+  const ImageStream* id_val_images = nullptr;  // adascale_a/l: the ECDF fit set goes through the network
+  int64_t batch_size = 200;  // the loader batch size B of NNGuide's bank rule (OpenOOD's eval script: 200)
+  std::function<void(const std::string&)> log;  // warnings (e.g. caref's classes without train predictions)
 };
 
 class Detector {
@@ -80,11 +91,25 @@ class Detector {
   virtual void fit(const FitInputs& in) {}
   // `images` is only read by detectors that need the network (odin).
   virtual Scores score(const FeatureSet& f, const ImageStream* images = nullptr) = 0;
+  // --set with a word: the numeric value `word` stands for under key `key` (e.g. cadref's
+  // logit_method=GEN -> 3). The default refuses (the key takes a number). The CLI parser calls
+  // set_params({{key, d.param_word(key, word)}}) when the value does not parse as a number.
+  virtual double param_word(const std::string& key, const std::string& word) const;
+  // The word for a numeric value of a word-valued key ("" when the key takes numbers), for reports.
+  virtual std::string param_word_of(const std::string& key, double v) const { return ""; }
+  // AdaSCALE: also attach "feature_perturbed" [N,D] to Scores::aux (N x D floats: opt-in).
+  virtual void set_save_aux(bool on) {}
+  // AdaSCALE: the ECDF fit set's intermediates at the current parameters ("qprime", and with
+  // set_save_aux "feature_perturbed"); empty for other detectors.
+  virtual std::vector<std::pair<std::string, Tensor>> fit_aux() const { return {}; }
 };
 
 // Every name of METHOD.md, in the order reports list them.
 const std::vector<std::string>& detector_names();
-// `net` may be null except for "odin".
+// --set PP.KEY=WORD: the number WORD stands for (make_detector(pp)->param_word(key, word), without an fc).
+// Throws ish::Error naming the key when the key takes numbers or the word is unknown.
+double param_word(const std::string& detector, const std::string& key, const std::string& word);
+// `net` may be null; odin, adascale_a and adascale_l refuse to score without it.
 std::unique_ptr<Detector> make_detector(const std::string& name, const Fc& fc, InputGradNet* net = nullptr);
 
 // ---- building blocks, shared by the detectors and their tests ----

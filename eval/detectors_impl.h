@@ -40,5 +40,18 @@ std::unique_ptr<Detector> make_knn(const Fc& fc);
 std::unique_ptr<Detector> make_vim(const Fc& fc);
 std::unique_ptr<Detector> make_mds(const Fc& fc);
 std::unique_ptr<Detector> make_odin(const Fc& fc, InputGradNet* net);
+std::unique_ptr<Detector> make_nci(const Fc& fc);
+std::unique_ptr<Detector> make_fdbd(const Fc& fc);
+std::unique_ptr<Detector> make_nnguide(const Fc& fc);
+std::unique_ptr<Detector> make_caref(const Fc& fc);
+std::unique_ptr<Detector> make_cadref(const Fc& fc);
+std::unique_ptr<Detector> make_optfs(const Fc& fc);
+std::unique_ptr<Detector> make_adascale(const Fc& fc, InputGradNet* net, bool linear);  // adascale_l when linear
+
+// Shared by the detectors after SCALE: checks of the fit and scored sets against fc's C x D, and the
+// mean ID-train feature (float32, as np.mean).
+void require_train_set(const FitInputs& in, const std::string& who, int64_t D);
+void require_scored_set(const FeatureSet& f, const std::string& who, int64_t C, int64_t D);
+std::vector<float> mean_feature(const FeatureSet& s);
 
 }  // namespace ish::eval::detail

@@ -74,6 +74,9 @@ class ResNetGradNet : public InputGradNet {
   Tensor logits(const Tensor& x) override;
   Tensor ce_input_grad(const Tensor& x, double T, Tensor* logits) override;
   std::vector<double> input_std() const override;
+  // AdaSCALE (defined in eval/adascale_net.cpp)
+  Tensor maxlogit_input_grad(const Tensor& x, Tensor* logits, Tensor* features) override;
+  Tensor features(const Tensor& x) override;
 
  private:
   models::ResNet& m_;

@@ -52,6 +52,7 @@ void dump_scores(const std::string& dir, const Scores& s, const std::vector<int6
   write_npy(dir + "/conf.npy", s.conf);
   write_npy(dir + "/pred.npy", s.pred);
   write_npy(dir + "/gt.npy", gt);
+  for (auto& [k, t] : s.aux) write_npy(dir + "/" + k + ".npy", t);  // AdaSCALE: qprime, percentile(, feature_perturbed)
 }
 
 }  // namespace
@@ -85,6 +86,7 @@ void write_outputs(const std::vector<PPResult>& results, const EvalInputs& in, c
       dump_scores(base + "/id/" + in.id_test.name, r.id_test, r.id_test_gt);
       for (auto* rows : {&r.near, &r.far})
         for (auto& d : *rows) dump_scores(base + "/" + d.split + "/" + d.name, d.s, std::vector<int64_t>(d.s.conf.size(), -1));
+      for (auto& [k, t] : r.fit_aux) write_npy(base + "/fit/" + in.id_val.name + "/" + k + ".npy", t);
     }
     nlohmann::json p;
     p["hyperparams"] = params_json(r.params);

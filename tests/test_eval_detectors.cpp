@@ -54,7 +54,12 @@ void check_scores(const eval::Scores& s, const Tensor& conf, const Tensor& pred,
   MESSAGE(what << " rel err " << rel);
 }
 
-eval::FitInputs fit_inputs() { return {&data().sets.at("train"), &data().sets.at("val")}; }
+eval::FitInputs fit_inputs() {
+  eval::FitInputs in;
+  in.id_train = &data().sets.at("train");
+  in.id_val = &data().sets.at("val");
+  return in;
+}
 
 }  // namespace
 

@@ -212,6 +212,8 @@ def make(out_dir):
     _metric_goldens(out_dir)
     _npy_goldens(out_dir)
     _detector_goldens(out_dir)
+    _detectors2_goldens(out_dir)
+    _adascale_goldens(out_dir)
     _e2e(out_dir)
 
 
@@ -325,6 +327,122 @@ def _e2e(out):
     x = torch.stack(xs).permute(0, 2, 3, 1).contiguous().numpy()
     E["odin.id_test.conf"], E["odin.id_test.pred"] = ref.odin(net, x, 1000.0, 0.0014)
     st_io.save(os.path.join(base, "expected.safetensors"), E)
+
+
+# ----------------------------------------------------------------------------- detectors after SCALE
+D2, C2 = 48, 8
+NNG_BATCH = 50  # the loader batch size B of NNGuide's bank rule in this fixture
+
+
+def _detectors2_goldens(out):
+    """A head where every class is predicted on train and labels differ from predictions."""
+    rng = np.random.default_rng(4321)
+    protos = rng.normal(0.9, 0.6, size=(C2, D2))
+    W = ((protos - protos.mean(0)) * 0.6 + rng.normal(0, 0.15, size=(C2, D2))).astype(np.float32)
+    W[:, 3] = 0  # a zero weight column: CADRef's sign(0) = 0
+    b = rng.normal(0, 0.1, size=C2).astype(np.float32)
+
+    def make(n, ood=False, zero_rows=()):
+        y = rng.integers(0, C2, size=n)
+        if ood:
+            f = rng.normal(0.5, 1.3, size=(n, D2))
+        else:
+            f = protos[y] + rng.normal(0, 0.9, size=(n, D2))
+        f = np.maximum(f, 0).astype(np.float32)
+        for r in zero_rows:
+            f[r] = 0
+        z = (torch.from_numpy(f) @ torch.from_numpy(W).T + torch.from_numpy(b)).numpy().astype(np.float32)
+        lab = -np.ones(n, np.int64) if ood else y.astype(np.int64)
+        return {"features": f, "logits": z, "labels": lab}
+
+    sets = {"train": make(600), "val": make(200), "test": make(150, zero_rows=(0,)), "ood": make(120),
+            "oodval": make(100, ood=True)}
+    sets["ood"] = make(120, ood=True, zero_rows=(4,))
+    tr = sets["train"]
+    tp = tr["logits"].argmax(1)
+    assert len(np.unique(tp)) == C2, "every class must be predicted on train"
+    assert (tp != tr["labels"]).mean() > 0.1, "train labels must differ from predictions"
+    T = {"fc.W": W, "fc.b": b, "nnguide.batch": np.array([NNG_BATCH], np.int64)}
+    for s_, d in sets.items():
+        for k, v in d.items():
+            T[f"{s_}.{k}"] = v
+    mu = ref.train_mean(tr["features"])
+    means = ref.class_means_by_prediction(tr["features"], tr["logits"], C2)
+    optfs = ref.OptFS(W, tr["features"], tr["logits"])
+    T["optfs.theta"] = optfs.theta
+    T["nci.mu"] = mu
+
+    def run(det, p, s_):
+        a, z = sets[s_]["features"], sets[s_]["logits"]
+        if det == "nci": return ref.nci(a, z, W, mu, p["alpha"])
+        if det == "fdbd": return ref.fdbd(a, z, W, mu, p["distance_as_normalizer"])
+        if det == "nnguide":
+            return ref.nnguide(a, z, tr["features"], tr["logits"], int(p["K"]), p["alpha"], NNG_BATCH)
+        if det == "caref": return ref.caref(a, z, means)
+        if det == "cadref": return ref.cadref(a, z, W, means, tr["logits"], p["logit_method"])
+        if det == "optfs": return optfs.score(a, z, W, b)
+        raise ValueError(det)
+
+    cases = {
+        "nci": [("default", {"alpha": 1e-4}), ("alt", {"alpha": 0.1})],
+        "fdbd": [("default", {"distance_as_normalizer": 1}), ("alt", {"distance_as_normalizer": 0})],
+        "nnguide": [("default", {"K": 10, "alpha": 0.01}), ("alt", {"K": 100, "alpha": 0.2})],  # banks of 50, 150
+        "caref": [("default", {})],
+        "cadref": [("Energy", {"logit_method": "Energy"}), ("MSP", {"logit_method": "MSP"}),
+                   ("MaxLogit", {"logit_method": "MaxLogit"}), ("GEN", {"logit_method": "GEN"})],
+        "optfs": [("default", {})],
+    }
+    for det, lst in cases.items():
+        for tag, p in lst:
+            for s_ in ("test", "ood"):
+                conf, pred = run(det, p, s_)
+                T[f"{det}.{tag}.{s_}.conf"] = np.asarray(conf, np.float64)
+                T[f"{det}.{tag}.{s_}.pred"] = np.asarray(pred, np.int64)
+    T["nnguide.bank.default"] = np.array([len(ref.nnguide_bank_rows(600, 0.01, NNG_BATCH))], np.int64)
+    T["nnguide.bank.alt"] = np.array([len(ref.nnguide_bank_rows(600, 0.2, NNG_BATCH))], np.int64)
+    grids = {"nci": ref.grid1("alpha", [1e-4, 1e-3, 1e-2, 1e-1]),
+             "fdbd": ref.grid1("distance_as_normalizer", [1, 0])}
+    split = {"id": "val", "ood": "oodval"}
+    for det, g in grids.items():
+        best, trace = ref.aps(lambda p, s_: run(det, p, split[s_])[0], g, sets["val"]["labels"])
+        T[f"aps.{det}.best"] = np.array([best], np.int64)
+        T[f"aps.{det}.trace"] = trace
+    st_io.save(os.path.join(out, "eval_detectors2.safetensors"), T)
+
+
+ADA_RES, ADA_CLASSES = 32, 10  # small: the C++ test runs ~60 gradient passes
+
+
+def _adascale_goldens(out):
+    """A random resnet18 (calibrated BN) and normalised NHWC images; torch's AdaSCALE passes on them."""
+    import torchvision
+    torch.manual_seed(11)
+    model = torchvision.models.resnet18(num_classes=ADA_CLASSES)
+    model.train()
+    with torch.no_grad():
+        for _ in range(10):
+            model(torch.randn(8, 3, ADA_RES, ADA_RES))
+    model.eval()
+    st_io.save(os.path.join(out, "eval_adascale_resnet18.safetensors"), model.state_dict())
+    T = {}
+
+    def net(x):
+        m = model
+        x = m.maxpool(m.relu(m.bn1(m.conv1(x))))
+        x = m.layer4(m.layer3(m.layer2(m.layer1(x))))
+        f = torch.flatten(m.avgpool(x), 1)
+        return m.fc(f), f
+
+    g = torch.Generator().manual_seed(3)
+    imgs = {"val": torch.randn(10, 3, ADA_RES, ADA_RES, generator=g),
+            "test": torch.randn(7, 3, ADA_RES, ADA_RES, generator=g),
+            "ood": 1.4 * torch.randn(7, 3, ADA_RES, ADA_RES, generator=g) + 0.3}
+    for k, x in imgs.items():
+        T[f"images.{k}"] = x.permute(0, 2, 3, 1).contiguous()  # NHWC, as the C++ engine takes them
+        if k == "test":
+            f, fp, z = ref.adascale_passes(net, x)
+            T["test.f"], T["test.fp"], T["test.z"] = f, fp, z
+    st_io.save(os.path.join(out, "eval_adascale.safetensors"), T)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ Precision choices (the C++ side makes the same ones): softmax probabilities are 
 (msp, gen); fit statistics (vim, mds) are float64; knn normalises in float64 and stores the bank as
 float32, then measures exact float64 distances.
 """
+import os
+
 import numpy as np
 import torch
 from sklearn import metrics as skm
@@ -277,3 +279,277 @@ def aps(score_fn, grid, id_label):
         if best is None or au > best_auroc:
             best, best_auroc = i, au
     return best, np.array(trace)
+
+
+# ----------------------------------------------------------------------------- after SCALE
+# ../shared/METHOD-DETECTORS-2.md: OpenOOD v1.5's nci / fdbd / nnguide / adascale postprocessors and the
+# CADRef repository's CARef / CADRef / OptFS, step by step in numpy/torch. Where the reference gives NaN
+# the score is -inf (as ishscale defines it).
+
+
+def _nan_to_neginf(conf):
+    conf = np.asarray(conf, np.float64).copy()
+    conf[np.isnan(conf)] = -np.inf
+    return conf
+
+
+def train_mean(train_features):
+    return np.mean(train_features.astype(np.float32), axis=0)  # float32, as np.mean of the cached features
+
+
+def nci(a, z, W, mu, alpha):
+    pred = z.argmax(1)
+    f = a.astype(np.float64)
+    d = f - mu.astype(np.float64)
+    with np.errstate(all="ignore"):
+        cos = np.sum(W.astype(np.float64)[pred] * d, axis=1) / np.linalg.norm(d, axis=1)
+        conf = cos + alpha * np.linalg.norm(f, ord=1, axis=1)
+    return _nan_to_neginf(conf), pred.astype(np.int64)
+
+
+def fdbd_denominator(W):
+    W = W.astype(np.float64)
+    C = W.shape[0]
+    den = np.ones((C, C))
+    for p in range(C):
+        for c in range(C):
+            if c != p:
+                den[p, c] = np.linalg.norm(W[c] - W[p])
+    return den
+
+
+def fdbd(a, z, W, mu, distance_as_normalizer):
+    den = fdbd_denominator(W)
+    zt = z.astype(np.float64)
+    pred = zt.argmax(1)
+    v = zt.max(1)
+    num = np.abs(zt - v[:, None]) / den[pred]
+    num[np.arange(len(z)), pred] = 0
+    ref_point = mu.astype(np.float64) if distance_as_normalizer else 0.0
+    with np.errstate(all="ignore"):
+        conf = num.sum(1) / np.linalg.norm(a.astype(np.float64) - ref_point, axis=1)
+    return _nan_to_neginf(conf), pred.astype(np.int64)
+
+
+def nnguide_bank_rows(n_train, alpha, batch_size):
+    """OpenOOD walks the loader until n_batches * B > int(N alpha); ishscale takes floor(j N / M)."""
+    nb = 0
+    while True:
+        nb += 1
+        if nb * batch_size > int(n_train * alpha) or nb * batch_size >= n_train:
+            break
+    M = min(n_train, nb * batch_size)
+    return [j * n_train // M for j in range(M)]
+
+
+def nnguide(a, z, train_features, train_logits, K, alpha, batch_size):
+    rows = nnguide_bank_rows(len(train_features), alpha, batch_size)
+    bank = knn_normalize(train_features[rows]).astype(np.float64)
+    guide = bank * torch.logsumexp(_t(train_logits[rows].astype(np.float64)), 1).numpy()[:, None]
+    q = knn_normalize(a).astype(np.float64)
+    sim = q @ guide.T
+    top = -np.sort(-sim, axis=1)[:, :K]
+    energy = torch.logsumexp(_t(z.astype(np.float64)), 1).numpy()
+    return top.mean(1) * energy, z.argmax(1).astype(np.int64)
+
+
+def class_means_by_prediction(train_features, train_logits, C):
+    pred = train_logits.argmax(1)
+    f = train_features.astype(np.float64)
+    means = np.full((C, f.shape[1]), np.nan)
+    for c in range(C):
+        if (pred == c).any():
+            means[c] = f[pred == c].mean(0)
+    return means
+
+
+def caref(a, z, means):
+    pred = z.argmax(1)
+    f = a.astype(np.float64)
+    with np.errstate(all="ignore"):
+        conf = -np.abs(means[pred] - f).sum(1) / np.abs(f).sum(1)
+    return _nan_to_neginf(conf), pred.astype(np.int64)
+
+
+def logit_score(z, method):
+    zt = _t(z.astype(np.float64))
+    if method == "Energy":
+        return torch.logsumexp(zt, 1).numpy()
+    if method == "MSP":
+        return torch.softmax(zt, 1).max(1)[0].numpy()
+    if method == "MaxLogit":
+        return zt.max(1)[0].numpy()
+    if method == "GEN":
+        p = torch.softmax(zt, 1)
+        M = max(10, z.shape[1] // 10)
+        ps = torch.sort(p, 1)[0][:, -M:]
+        return (1.0 / torch.sum(ps ** 0.1 * (1 - ps) ** 0.1, 1)).numpy()
+    raise ValueError(method)
+
+
+def cadref(a, z, W, means, train_logits, method):
+    G = logit_score(train_logits, method).mean()
+    pred = z.argmax(1)
+    f = a.astype(np.float64)
+    s = np.sign(W.astype(np.float64)[pred])  # sign 0 stays 0
+    d = (f - means[pred]) * s
+    l1 = np.abs(f).sum(1)
+    with np.errstate(all="ignore"):
+        ep = np.maximum(d, 0).sum(1) / l1
+        em = np.maximum(-d, 0).sum(1) / l1
+        conf = -(ep / logit_score(z, method) + em / G)
+    return _nan_to_neginf(conf), pred.astype(np.int64)
+
+
+class OptFS:
+    """CADRef's OptFS.py: bins over the 0.1%..99.9% quantiles of all train entries, float32 membership."""
+
+    def __init__(self, W, train_features, train_logits):
+        F = train_features.astype(np.float32)
+        lo, hi = float(np.quantile(F.astype(np.float64), 0.001)), float(np.quantile(F.astype(np.float64), 0.999))
+        w = (hi - lo) / 100.0
+        self.left = np.arange(lo, hi, w)
+        self.w = w
+        pred = train_logits.argmax(1)
+        lc = (W.astype(np.float32)[pred] * F).astype(np.float32)
+        I = np.zeros(len(self.left), np.float64)
+        for i, L in enumerate(self.left):
+            m = (F >= np.float32(L)) & (F < np.float32(L + w))
+            I[i] = np.sum(np.where(m, lc, 0).astype(np.float64), 1).mean()
+        I = I.astype(np.float32)
+        self.theta = (I / np.linalg.norm(I.astype(np.float64)) * 1000).astype(np.float32)
+
+    def score(self, a, z, W, b):
+        f = _t(a.astype(np.float32))
+        out = torch.zeros_like(f)
+        for i, L in enumerate(self.left):
+            m = ((f >= float(np.float32(L))) & (f < float(np.float32(L + self.w)))).float()
+            out = out + f * m * float(self.theta[i])
+        conf, _ = energy_pred(fc64(out.numpy(), W, b))
+        return conf, z.argmax(1).astype(np.int64)
+
+
+# AdaSCALE: the network passes (NCHW torch model) and the pieces after f'.
+
+
+def adascale_passes(model, x, o=0.05, eps=0.5):
+    """x normalised NCHW float32. Returns f, f' (float32 [N,D]) and z; one image at a time."""
+    fs, fps, zs = [], [], []
+    for i in range(len(x)):
+        xi = x[i:i + 1].clone().requires_grad_(True)
+        z, f = model(xi)
+        z.max(1)[0].sum().backward()
+        g = xi.grad.detach()
+        n = g[0].numel()
+        n_pix = int(n * o)
+        flat = g[0].abs().flatten()
+        idx = torch.topk(flat, n_pix, largest=False)[1]
+        mask = torch.zeros(n)
+        mask[idx] = 1
+        xp = xi.detach() + eps * torch.sign(g) * mask.view_as(g)
+        with torch.no_grad():
+            _, fp = model(xp)
+        fs.append(f.detach()[0].numpy())
+        fps.append(fp[0].numpy())
+        zs.append(z.detach()[0].numpy())
+    return np.stack(fs), np.stack(fps), np.stack(zs)
+
+
+def adascale_qprime(f, fp, k1=5, k2=1, lmbda=10):
+    ft, fpt = _t(f.astype(np.float32)), _t(fp.astype(np.float32))
+    D = f.shape[1]
+    n1, n2 = int(D * k1 / 100), int(D * k2 / 100)
+    i1 = torch.topk(ft, n1, dim=1)[1]
+    i2 = torch.topk(ft, n2, dim=1)[1]
+    co = torch.gather(torch.relu(fpt), 1, i1).double().sum(1)
+    shift = torch.gather((ft - fpt).abs(), 1, i2).double().sum(1)
+    return (co + lmbda * shift).float().numpy()
+
+
+def ecdf(fit):
+    """statsmodels.distributions.ECDF(fit) (side='right')."""
+    x = np.sort(np.asarray(fit, np.float64))
+    n = len(x)
+    y = np.linspace(1.0 / n, 1, n)
+    x = np.concatenate([[-np.inf], x])
+    y = np.concatenate([[0.0], y])
+    return lambda t: y[np.searchsorted(x, np.asarray(t, np.float64), side="right") - 1]
+
+
+def adascale_percentile(fit_q, q, pmin, pmax):
+    return pmin + (1 - ecdf(fit_q)(q)) * (pmax - pmin)
+
+
+def adascale_scores(f, z, W, b, pct, linear):
+    D = f.shape[1]
+    x = np.maximum(f.astype(np.float64), 0)
+    conf, pred = np.empty(len(f)), np.empty(len(f), np.int64)
+    for i in range(len(f)):
+        k = D - int(np.round(D * pct[i] / 100.0))
+        s1 = x[i].sum()
+        s2 = np.sort(x[i])[::-1][:k].sum()
+        if s2 == 0:
+            conf[i], pred[i] = -np.inf, z[i].argmax()
+            continue
+        r = s1 / s2
+        zz = z[i].astype(np.float64) * r * r if linear else fc64(f[i:i + 1] * np.exp(r), W, b)[0]
+        conf[i] = torch.logsumexp(_t(zz), 0).item()
+        pred[i] = zz.argmax()
+    return conf, pred
+
+
+def adascale_pairs():
+    v = [60, 65, 70, 75, 80, 85, 90, 95, 99]
+    return [(a, c) for i, a in enumerate(v) for c in v[i + 1:]]
+
+
+def adascale_check(d):
+    """Recomputes everything downstream of f' from an AdaSCALE run's saved arrays in directory d (written by
+    tests/test_eval_adascale.cpp) and prints 'key value' lines: the errors of our Q', percentiles and
+    scores, and the APS choice over the 36 percentile pairs fed our Q'."""
+    L = lambda n: np.load(os.path.join(d, n + ".npy"))  # noqa: E731
+    W, b = L("W"), L("b")
+    k1, k2, lm = L("hp")[:3]
+    pmin, pmax = L("hp")[3:5]
+    fit_q = L("fit_qprime")
+
+    def rel(a, r):
+        return float(np.max(np.abs(np.asarray(a, np.float64) - r)) / max(np.max(np.abs(r)), 1e-30))
+
+    out = {}
+    for s in ("test", "ood"):
+        f, fp, q, pct = L(s + "_f"), L(s + "_fp"), L(s + "_qprime"), L(s + "_percentile")
+        out[s + "_qprime_err"] = rel(q, adascale_qprime(f, fp, k1, k2, lm).astype(np.float64))
+        out[s + "_percentile_err"] = float(np.max(np.abs(pct - adascale_percentile(fit_q, q, pmin, pmax))))
+        for tag, lin in (("a", False), ("l", True)):
+            conf, pred = adascale_scores(f, L(s + "_z"), W, b, pct, lin)
+            ours = L(f"{s}_conf_{tag}")
+            fin = np.isfinite(conf)
+            out[f"{s}_score_{tag}_err"] = rel(ours[fin], conf[fin])
+            out[f"{s}_pred_{tag}_bad"] = int(np.sum(L(f"{s}_pred_{tag}") != pred))
+    # APS over the pairs, ID val (the fit set itself) against the OOD set, from our Q'
+    vf, vz, of, oz = L("val_f"), L("val_z"), L("ood_f"), L("ood_z")
+    vq, oq = L("val_qprime"), L("ood_qprime")
+    trace = []
+    for pa, pb in adascale_pairs():
+        ci = adascale_scores(vf, vz, W, b, adascale_percentile(vq, vq, pa, pb), False)[0]
+        co = adascale_scores(of, oz, W, b, adascale_percentile(vq, oq, pa, pb), False)[0]
+        conf = np.concatenate([ci, co])
+        conf = np.where(np.isneginf(conf), np.min(conf[np.isfinite(conf)]) - 1, conf)
+        trace.append(auroc(conf, np.concatenate([np.zeros(len(ci), np.int64), -np.ones(len(co), np.int64)])))
+    best, best_v = 0, None
+    for i, v in enumerate(trace):
+        if best_v is None or v > best_v:
+            best, best_v = i, v
+    for k, v in out.items():
+        print(k, repr(v))
+    print("aps_best", best)
+    print("aps_trace", " ".join(repr(float(t)) for t in trace))
+
+
+if __name__ == "__main__":
+    import sys
+    if len(sys.argv) == 3 and sys.argv[1] == "adascale-check":
+        adascale_check(sys.argv[2])
+    else:
+        sys.exit("usage: ood_reference.py adascale-check DIR")
