@@ -33,8 +33,6 @@ class Backend {
   virtual void copy(void* dst, Device ddev, const void* src, Device sdev, size_t bytes);
   virtual void memset0(void* p, size_t bytes);
   virtual void synchronize() {}
-  virtual void set_deterministic(bool on) {}  // only deterministic algorithms from now on
-  virtual void set_tf32(bool on) {}           // allow TF32 tensor cores in convs and GEMMs
   virtual void fill(Tensor& y, double v);
 
   // ---- the ResNet kernels (problem sizes as engine/dims.h) ----

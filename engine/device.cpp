@@ -46,11 +46,5 @@ void memset0(void* p, Device dev, size_t bytes) {
 void synchronize() {
   if (Backend* b = find_backend(Device::CUDA)) b->synchronize();
 }
-void set_deterministic(bool on) {
-  if (Backend* b = find_backend(Device::CUDA)) b->set_deterministic(on);
-}
-void set_tf32(bool on) {
-  if (Backend* b = find_backend(Device::CUDA)) b->set_tf32(on);
-}
 
 }  // namespace ish::dev

@@ -1,6 +1,7 @@
 // Device memory and settings for the engine and its callers, whatever the build: host work is
 // done here, anything on cuda goes to the registered CUDA backend (engine/backend.h). A build
 // without one reports cuda_available() false and refuses cuda memory with a one-line error.
+// TF32 and determinism are engine/device_options.h.
 #pragma once
 #include <cstddef>
 #include <string>
@@ -16,7 +17,4 @@ void cuda_free(void* p, size_t bytes);
 void copy(void* dst, Device ddev, const void* src, Device sdev, size_t bytes);
 void memset0(void* p, Device dev, size_t bytes);
 void synchronize();  // waits for all queued device work (no-op without a device)
-// Settings of every device backend (the CPU is always deterministic and never uses TF32).
-void set_deterministic(bool on);  // deterministic algorithms only (cuDNN), no atomics in reductions
-void set_tf32(bool on);           // allow TF32 tensor cores
 }  // namespace ish::dev

@@ -34,8 +34,6 @@ class CudaBackend final : public Backend {
   }
   void memset0(void* p, size_t bytes) override { cuda::memset0(p, Device::CUDA, bytes); }
   void synchronize() override { cuda::synchronize(); }
-  void set_deterministic(bool on) override { cuda::options().deterministic = on; }
-  void set_tf32(bool on) override { cuda::options().tf32 = on; }
   void fill(Tensor& y, double v) override { cuda::fill(y.numel(), (float)v, f(y)); }
 
   void gemm(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const Tensor& A, int64_t lda, const Tensor& B,
