@@ -34,6 +34,8 @@ ifeq ($(CUDA),1)
   LIB_SRCS += $(wildcard engine/cuda/*.cpp)
   CU_SRCS := $(wildcard engine/cuda/*.cu kernels/*.cu)
   LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart
+  # engine/cuda/register.cpp registers the CUDA backend; nothing calls it, so it is pulled in by name.
+  LDLIBS += -Wl,-u,ishscale_cuda_backend
 else
   CU_SRCS :=
 endif

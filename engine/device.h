@@ -1,5 +1,7 @@
-// The seam between the engine and the CUDA backend. Without CUDA (engine/device_nocuda.cpp)
-// cuda_available() is false and every device call throws a clear error.
+// Device memory and settings for the engine and its callers, whatever the build: host work is
+// done here, anything on cuda goes to the registered CUDA backend (engine/backend.h). A build
+// without one reports cuda_available() false and refuses cuda memory with a one-line error.
+// TF32 and determinism are engine/device_options.h.
 #pragma once
 #include <cstddef>
 #include <string>
@@ -8,11 +10,11 @@
 
 namespace ish::dev {
 bool cuda_available();                // a CUDA device exists and the build has CUDA
-std::string cuda_unavailable_reason();  // why not, for skipped GPU tests
+std::string cuda_unavailable_reason();  // why not, for skipped GPU tests and --device errors
 void* cuda_malloc(size_t bytes);      // from the caching allocator
 void cuda_free(void* p, size_t bytes);
 // Copies between any two devices (synchronous with respect to the host).
 void copy(void* dst, Device ddev, const void* src, Device sdev, size_t bytes);
 void memset0(void* p, Device dev, size_t bytes);
-void synchronize();
+void synchronize();  // waits for all queued device work (no-op without a device)
 }  // namespace ish::dev

@@ -1,8 +1,10 @@
-// The op API: every op validates its inputs, dispatches to the CPU reference backend
-// (engine/cpu/, f32 and f64) or the CUDA backend (engine/cuda/, f32), and records an
+// The op API: every op validates its inputs, calls the kernel table of its tensors' device
+// (engine/backend.h: the CPU's in f32 and f64, the CUDA one in f32), and records an
 // autograd node when an input requires grad. Layouts: activations NHWC, conv weights KRSC,
 // linear weights [out, in] (torchvision). Reductions named *_last act on the last dim.
 #pragma once
+#include <array>
+
 #include "engine/autograd.h"
 #include "engine/tensor.h"
 
@@ -54,8 +56,7 @@ Tensor mul_scalar(const Tensor& x, double s);
 Tensor add_scalar(const Tensor& x, double s);
 Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);
-Tensor clamp_max(const Tensor& x, double hi);  // ReAct; grad passes where x < hi
-Tensor mul_rows(const Tensor& x, const Tensor& s);  // x [N,D] * s [N] per row (SCALE)
+Tensor clamp_max(const Tensor& x, double hi);  // ReAct; grad passes where x <= hi (as torch)
 Tensor reshape(const Tensor& x, const Shape& shape);
 
 // ---- reductions ----
@@ -67,8 +68,36 @@ Tensor argmax_last(const Tensor& x);    // [N,D] -> I64 [N], first max; no grad
 Tensor logsumexp_last(const Tensor& x);  // [N,D] -> [N]
 Tensor softmax_last(const Tensor& x);   // [N,D] -> [N,D]
 Tensor log_softmax_last(const Tensor& x);
-Tensor topk_sum_last(const Tensor& x, int64_t k);  // [N,D] -> [N], sum of the k largest
 Tensor matmul(const Tensor& a, const Tensor& b);   // [M,K] x [K,N]
+
+// ---- training and input (no autograd) ----
+// ISH (train/ish.h has the method): per row of x [N, ...] (flattened), s1 = sum of x, s2 = sum of
+// the k largest |x| (ties to the lower index); the factor is computed in double, rounded once.
+//   MinkSampleExpScale: the kept |x| * exp(s1/s2), scattered into zeros
+//   ExpScale:           x * exp(s1/s2), nothing pruned
+//   MinkSampleLnScale:  the kept |x| * (s1/s2), scattered into zeros
+// A row with s2 == 0 gives zeros; a row with a non-finite value gives NaN. 1 <= k <= D.
+enum class IshStrategy : int { MinkSampleExpScale = 0, ExpScale = 1, MinkSampleLnScale = 2 };
+Tensor ish_shape(const Tensor& x, IshStrategy s, int64_t k);
+
+// The fused SGD update of torch.optim.SGD, in place, for tensors on one device (one launch on cuda):
+//   d = grad + weight_decay * param
+//   buf = d on the first step, else momentum * buf + (1 - dampening) * d   (only when momentum != 0)
+//   d = d + momentum * buf (Nesterov), else buf;   param -= lr * d
+struct SgdHyper {
+  double lr = 0, momentum = 0, dampening = 0;
+  bool nesterov = false;
+};
+struct SgdParam {
+  Tensor param, grad;
+  Tensor momentum_buffer;  // undefined when momentum == 0
+  double weight_decay = 0;
+};
+void sgd_update_(const std::vector<SgdParam>& params, const SgdHyper& h, bool first_step);
+
+// U8 RGB images [..., 3] (NHWC) -> F32 on the same device: (x/255 - mean[c]) / std[c], each step
+// rounded in float as torchvision's ToTensor + Normalize.
+Tensor normalize_u8(const Tensor& x, const std::array<float, 3>& mean, const std::array<float, 3>& std);
 
 // ---- helpers ----
 Tensor randn(const Shape& s, uint64_t seed, DType dt = DType::F32);  // host, deterministic

@@ -1,5 +1,4 @@
 // Op layer for GEMM-shaped ops: linear (with ISH's wgrad_input), matmul and cross-entropy.
-#include "engine/cpu/cpu_ops.h"
 #include "engine/ops_util.h"
 
 namespace ish::ops {
@@ -10,16 +9,7 @@ namespace {
 void gemm_t(bool tA, bool tB, int64_t M, int64_t N, int64_t K, const Tensor& A, const Tensor& B, double beta,
             Tensor& C) {
   const int64_t lda = tA ? M : K, ldb = tB ? K : N;
-  if (C.is_cuda()) {
-#ifdef ISHSCALE_CUDA
-    cuda::gemm(tA, tB, M, N, K, 1.f, A.data<float>(), lda, B.data<float>(), ldb, (float)beta, C.data<float>(), N);
-#else
-    no_cuda("gemm");
-#endif
-  } else {
-    ISH_CPU_FLOAT_DISPATCH(C.dtype(), cpu::gemm<T>(tA, tB, M, N, K, T(1), A.data<T>(), lda, B.data<T>(), ldb,
-                                                    (T)beta, C.data<T>(), N));
-  }
+  backend_of(C, "gemm").gemm(tA, tB, M, N, K, A, lda, B, ldb, beta, C, N);
 }
 Tensor ones(int64_t n, const Tensor& like) { return Tensor::full({n, 1}, 1.0, like.dtype(), like.device()); }
 }  // namespace
@@ -88,29 +78,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double smoothin
   }
   Tensor probs = Tensor::empty({N, C}, logits.dtype(), logits.device());
   Tensor loss = Tensor::empty({}, logits.dtype(), logits.device());
-  if (logits.is_cuda()) {
-#ifdef ISHSCALE_CUDA
-    cuda::cross_entropy_fwd(N, C, logits.data<float>(), labels.data<int64_t>(), smoothing, probs.data<float>(),
-                            loss.data<float>());
-#else
-    no_cuda("cross_entropy");
-#endif
-  } else {
-    ISH_CPU_FLOAT_DISPATCH(logits.dtype(), loss.data<T>()[0] = cpu::cross_entropy_fwd<T>(
-                                               N, C, logits.data<T>(), labels.data<int64_t>(), smoothing, probs.data<T>()));
-  }
+  backend_of(logits, "cross_entropy").cross_entropy_fwd(logits, labels, smoothing, probs, loss);
   Tensor lab = labels;
   return autograd::record(loss, "cross_entropy", {logits}, [=](const Tensor& g) -> std::vector<Tensor> {
     Tensor d = Tensor::empty({N, C}, probs.dtype(), probs.device());
-    if (d.is_cuda()) {
-#ifdef ISHSCALE_CUDA
-      cuda::cross_entropy_bwd(N, C, probs.data<float>(), lab.data<int64_t>(), smoothing, g.data<float>(),
-                              d.data<float>());
-#endif
-    } else {
-      ISH_CPU_FLOAT_DISPATCH(d.dtype(), cpu::cross_entropy_bwd<T>(N, C, probs.data<T>(), lab.data<int64_t>(),
-                                                                  smoothing, g.data<T>()[0], d.data<T>()));
-    }
+    backend_of(d, "cross_entropy backward").cross_entropy_bwd(probs, lab, smoothing, g, d);
     return {d};
   });
 }

@@ -1,8 +1,7 @@
 // Op layer for the convolutional network ops: conv2d, batch_norm (+residual, +ReLU),
-// max_pool2d and global_avg_pool. Validation, dispatch and backward rules.
+// max_pool2d and global_avg_pool. Validation, the call through the device's table, backward rules.
 #include <cmath>
 
-#include "engine/cpu/cpu_ops.h"
 #include "engine/ops_util.h"
 
 namespace ish::ops {
@@ -28,15 +27,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
     check_shape(b, {d.K}, "conv2d bias");
   }
   Tensor y = Tensor::empty({d.N, d.P, d.Q, d.K}, x.dtype(), x.device());
-  if (x.is_cuda()) {
-#ifdef ISHSCALE_CUDA
-    cuda::conv2d_fwd(d, x.data<float>(), w.data<float>(), cptr<float>(b), y.data<float>());
-#else
-    no_cuda("conv2d");
-#endif
-  } else {
-    ISH_CPU_FLOAT_DISPATCH(x.dtype(), cpu::conv2d_fwd<T>(d, x.data<T>(), w.data<T>(), cptr<T>(b), y.data<T>()));
-  }
+  backend_of(x, "conv2d").conv2d_fwd(d, x, w, b, y);
   if (!autograd::needs_grad({&x, &w, &b})) return y;
   const bool need_x = x.requires_grad();
   Tensor xd = x.detach(), wd = w.detach();
@@ -45,18 +36,9 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
     Tensor dx, dw = Tensor::empty(wd.shape(), wd.dtype(), wd.device()), db;
     if (need_x) dx = Tensor::empty(xd.shape(), xd.dtype(), xd.device());
     if (has_b) db = Tensor::empty({d.K}, wd.dtype(), wd.device());
-    Tensor gx = g;
-    if (xd.is_cuda()) {
-#ifdef ISHSCALE_CUDA
-      if (need_x) cuda::conv2d_bwd_data(d, g.data<float>(), wd.data<float>(), dx.data<float>());
-      cuda::conv2d_bwd_filter(d, xd.data<float>(), g.data<float>(), dw.data<float>(), mptr<float>(db));
-#endif
-    } else {
-      ISH_CPU_FLOAT_DISPATCH(xd.dtype(), {
-        if (need_x) cpu::conv2d_bwd_data<T>(d, g.data<T>(), wd.data<T>(), dx.data<T>());
-        cpu::conv2d_bwd_filter<T>(d, xd.data<T>(), g.data<T>(), dw.data<T>(), mptr<T>(db));
-      });
-    }
+    Backend& be = backend_of(xd, "conv2d backward");
+    if (need_x) be.conv2d_bwd_data(d, g, wd, dx);
+    be.conv2d_bwd_filter(d, xd, g, dw, db);
     return {dx, dw, db};
   });
 }
@@ -85,35 +67,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   }
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   Tensor mean = Tensor::empty({C}, x.dtype(), x.device()), invstd = Tensor::empty({C}, x.dtype(), x.device());
-  if (p.training) {
-    if (x.is_cuda()) {
-#ifdef ISHSCALE_CUDA
-      cuda::bn_train_fwd(M, C, x.data<float>(), gamma.data<float>(), beta.data<float>(), cptr<float>(residual), p.relu,
-                         p.eps, p.momentum, y.data<float>(), mean.data<float>(), invstd.data<float>(),
-                         mptr<float>(running_mean), mptr<float>(running_var));
-#else
-      no_cuda("batch_norm");
-#endif
-    } else {
-      ISH_CPU_FLOAT_DISPATCH(x.dtype(), cpu::bn_train_fwd<T>(M, C, x.data<T>(), gamma.data<T>(), beta.data<T>(),
-                                                              cptr<T>(residual), p.relu, p.eps, p.momentum,
-                                                              y.data<T>(), mean.data<T>(), invstd.data<T>(),
-                                                              mptr<T>(running_mean), mptr<T>(running_var)));
-    }
-  } else {
-    if (x.is_cuda()) {
-#ifdef ISHSCALE_CUDA
-      cuda::bn_eval_fwd(M, C, x.data<float>(), gamma.data<float>(), beta.data<float>(), cptr<float>(residual), p.relu,
-                        p.eps, running_mean.data<float>(), running_var.data<float>(), y.data<float>());
-#else
-      no_cuda("batch_norm");
-#endif
-    } else {
-      ISH_CPU_FLOAT_DISPATCH(x.dtype(), cpu::bn_eval_fwd<T>(M, C, x.data<T>(), gamma.data<T>(), beta.data<T>(),
-                                                             cptr<T>(residual), p.relu, p.eps, running_mean.data<T>(),
-                                                             running_var.data<T>(), y.data<T>()));
-    }
-  }
+  Backend& be = backend_of(x, "batch_norm");
+  if (p.training)
+    be.bn_train_fwd(M, C, x, gamma, beta, residual, p.relu, p.eps, p.momentum, y, mean, invstd, running_mean,
+                    running_var);
+  else
+    be.bn_eval_fwd(M, C, x, gamma, beta, residual, p.relu, p.eps, running_mean, running_var, y);
   if (!autograd::needs_grad({&x, &gamma, &beta, &residual})) return y;
   if (!p.training) {  // backward uses the running statistics as they were at forward time
     auto rm = running_mean.to_f64_vector(), rv = running_var.to_f64_vector();
@@ -129,17 +88,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
     Tensor dgamma = Tensor::empty({C}, xd.dtype(), xd.device()), dbeta = Tensor::empty({C}, xd.dtype(), xd.device());
     if (need_x) dx = Tensor::empty(xd.shape(), xd.dtype(), xd.device());
     if (has_res) dres = Tensor::empty(xd.shape(), xd.dtype(), xd.device());
-    if (xd.is_cuda()) {
-#ifdef ISHSCALE_CUDA
-      cuda::bn_bwd(M, C, training, g.data<float>(), cptr<float>(yd), xd.data<float>(), gd.data<float>(),
-                   mean.data<float>(), invstd.data<float>(), mptr<float>(dx), dgamma.data<float>(),
-                   dbeta.data<float>(), mptr<float>(dres));
-#endif
-    } else {
-      ISH_CPU_FLOAT_DISPATCH(xd.dtype(), cpu::bn_bwd<T>(M, C, training, g.data<T>(), cptr<T>(yd), xd.data<T>(),
-                                                         gd.data<T>(), mean.data<T>(), invstd.data<T>(), mptr<T>(dx),
-                                                         dgamma.data<T>(), dbeta.data<T>(), mptr<T>(dres)));
-    }
+    backend_of(xd, "batch_norm backward")
+        .bn_bwd(M, C, training, g, yd, xd, gd, mean, invstd, dx, dgamma, dbeta, dres);
     return {dx, dgamma, dbeta, dres};
   });
 }
@@ -162,25 +112,11 @@ Tensor max_pool2d(const Tensor& x, const Pool2dParams& p) {
   d.Q = out_size(d.W, p.kw, p.sw, p.pw, p.dw);
   Tensor y = Tensor::empty({d.N, d.P, d.Q, d.C}, x.dtype(), x.device());
   Tensor idx = Tensor::empty({d.N, d.P, d.Q, d.C}, DType::I64, x.device());
-  if (x.is_cuda()) {
-#ifdef ISHSCALE_CUDA
-    cuda::maxpool_fwd(d, x.data<float>(), y.data<float>(), idx.data<int64_t>());
-#else
-    no_cuda("max_pool2d");
-#endif
-  } else {
-    ISH_CPU_FLOAT_DISPATCH(x.dtype(), cpu::maxpool_fwd<T>(d, x.data<T>(), y.data<T>(), idx.data<int64_t>()));
-  }
+  backend_of(x, "max_pool2d").maxpool_fwd(d, x, y, idx);
   Tensor xd = x.detach();
   return autograd::record(y, "max_pool2d", {x}, [=](const Tensor& g) -> std::vector<Tensor> {
     Tensor dx = Tensor::empty(xd.shape(), xd.dtype(), xd.device());
-    if (xd.is_cuda()) {
-#ifdef ISHSCALE_CUDA
-      cuda::maxpool_bwd(d, g.data<float>(), idx.data<int64_t>(), dx.data<float>());
-#endif
-    } else {
-      ISH_CPU_FLOAT_DISPATCH(xd.dtype(), cpu::maxpool_bwd<T>(d, g.data<T>(), idx.data<int64_t>(), dx.data<T>()));
-    }
+    backend_of(xd, "max_pool2d backward").maxpool_bwd(d, g, idx, dx);
     return {dx};
   });
 }
@@ -191,27 +127,13 @@ Tensor global_avg_pool(const Tensor& x) {
   const int64_t N = x.size(0), HW = x.size(1) * x.size(2), C = x.size(3);
   ISH_CHECK(HW > 0, "global_avg_pool: empty spatial extent in ", shape_str(x.shape()));
   Tensor y = Tensor::empty({N, C}, x.dtype(), x.device());
-  if (x.is_cuda()) {
-#ifdef ISHSCALE_CUDA
-    cuda::gap_fwd(N, HW, C, x.data<float>(), y.data<float>());
-#else
-    no_cuda("global_avg_pool");
-#endif
-  } else {
-    ISH_CPU_FLOAT_DISPATCH(x.dtype(), cpu::gap_fwd<T>(N, HW, C, x.data<T>(), y.data<T>()));
-  }
+  backend_of(x, "global_avg_pool").gap_fwd(N, HW, C, x, y);
   const Shape xs = x.shape();
   const DType dt = x.dtype();
   const Device dev = x.device();
   return autograd::record(y, "global_avg_pool", {x}, [=](const Tensor& g) -> std::vector<Tensor> {
     Tensor dx = Tensor::empty(xs, dt, dev);
-    if (dev == Device::CUDA) {
-#ifdef ISHSCALE_CUDA
-      cuda::gap_bwd(N, HW, C, g.data<float>(), dx.data<float>());
-#endif
-    } else {
-      ISH_CPU_FLOAT_DISPATCH(dt, cpu::gap_bwd<T>(N, HW, C, g.data<T>(), dx.data<T>()));
-    }
+    backend(dev, "global_avg_pool backward").gap_bwd(N, HW, C, g, dx);
     return {dx};
   });
 }

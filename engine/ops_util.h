@@ -1,9 +1,7 @@
-// Internal helpers for the op layer: input checks and dtype/device dispatch.
+// Internal helpers for the op layer: input checks and the kernel table of a tensor's device.
 #pragma once
+#include "engine/backend.h"
 #include "engine/ops.h"
-#ifdef ISHSCALE_CUDA
-#include "engine/cuda/backend.h"
-#endif
 
 namespace ish::ops::detail {
 
@@ -20,16 +18,7 @@ inline void check_like(const Tensor& a, const Tensor& b, const char* op, const c
             dtype_name(a.dtype()));
   check_same_device(a, b, op);
 }
-template <class T> inline const T* cptr(const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
-template <class T> inline T* mptr(Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
-
-[[noreturn]] inline void no_cuda(const char* op) { fail(op, ": cuda tensors need a CUDA build"); }
+// The kernel table of t's device (a one-line error naming op when the build lacks that backend).
+inline Backend& backend_of(const Tensor& t, const char* op) { return backend(t.device(), op); }
 
 }  // namespace ish::ops::detail
-
-// Runs BODY with T bound to the C++ type of dtype DT (F32 or F64) on the CPU.
-#define ISH_CPU_FLOAT_DISPATCH(DT, ...)                      \
-  do {                                                        \
-    if ((DT) == ::ish::DType::F64) { using T = double; __VA_ARGS__; } \
-    else { using T = float; __VA_ARGS__; }                    \
-  } while (0)

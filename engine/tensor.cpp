@@ -4,10 +4,8 @@
 #include <cstring>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/device.h"
-#ifdef ISHSCALE_CUDA
-#include "engine/cuda/backend.h"
-#endif
 
 namespace ish {
 
@@ -126,12 +124,10 @@ static void store_f64(void* p, DType dt, int64_t i, double v) {
 }
 
 void Tensor::fill_(double v) {
-#ifdef ISHSCALE_CUDA
   if (is_cuda() && dtype() == DType::F32) {  // on the device: no host staging, no sync
-    cuda::fill(numel(), (float)v, data<float>());
+    device_backend(device(), "fill_").fill(*this, v);
     return;
   }
-#endif
   Tensor h = is_cuda() ? empty(shape(), dtype()) : *this;
   for (int64_t i = 0, n = numel(); i < n; i++) store_f64(h.raw(), dtype(), i, v);
   if (is_cuda()) copy_(h);

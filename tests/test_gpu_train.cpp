@@ -1,16 +1,16 @@
-// GPU parity, part 2: element-wise families, the multi-tensor SGD (vs train/sgd.h's CPU twin),
-// ISH shaping (vs train/ish.h's CPU twin), uint8 normalisation, and the caching allocator.
+// GPU parity, part 2: element-wise families, the multi-tensor SGD (vs the CPU twin in
+// engine/cpu/cpu_ops.h), ISH shaping (vs its CPU twin), uint8 normalisation, and the caching allocator.
 #ifdef ISHSCALE_CUDA
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "engine/cpu/cpu_ops.h"
 #include "engine/cuda/backend.h"
 #include "engine/cuda/runtime.h"
 #include "tests/test_gpu_util.h"
 #include "train/ish.h"
-#include "train/sgd.h"
 
 using namespace ish;
 using namespace ish::gputest;
@@ -88,14 +88,9 @@ TEST_CASE("gpu sgd_multi: one launch over many tensors matches torch.optim.SGD's
       for (size_t t = 0; t < p.size(); t++) {
         auto g = rand_uniform(sizes[t], 1000 + step * 10 + t);
         gg[t]->upload(g);
-        train::SgdGroupOptions o;
-        o.lr = lrs[step];
-        o.momentum = cfg.mom;
-        o.dampening = cfg.damp;
-        o.nesterov = cfg.nesterov;
-        o.weight_decay = wds[t];
-        train::sgd_update_cpu<float>(sizes[t], p[t].data(), g.data(), cfg.mom != 0 ? bufs[t].data() : nullptr, o,
-                                     (float)lrs[step], step == 0);
+        const ops::SgdHyper h{(float)lrs[step], cfg.mom, cfg.damp, cfg.nesterov};
+        cpu::sgd_update<float>(sizes[t], p[t].data(), g.data(), cfg.mom != 0 ? bufs[t].data() : nullptr, wds[t], h,
+                               step == 0);
         ts.push_back({gp[t]->ptr(), gg[t]->ptr(), cfg.mom != 0 ? gm[t]->ptr() : nullptr, sizes[t], wds[t]});
       }
       cuda::sgd_multi(ts.data(), (int)ts.size(), (float)lrs[step], cfg.mom, cfg.damp, cfg.nesterov, step == 0);
@@ -133,7 +128,7 @@ TEST_CASE("gpu ish_shape: top-k select + scale + scatter matches the CPU twin (3
             const std::string tag = "ish D" + std::to_string(D) + " N" + std::to_string(N) + " kind" +
                                     std::to_string(kind) + " s" + std::to_string(strategy) + " k" + std::to_string(k);
             std::vector<float> ref(N * D);
-            train::ish_shape_cpu<float>(N, D, k, (train::IshStrategy)strategy, x.data(), ref.data());
+            cpu::ish_shape<float>(N, D, k, (ops::IshStrategy)strategy, x.data(), ref.data());
             DevBuf<float> gx(x), go(N * D);
             cuda::ish_shape(N, D, k, strategy, gx.ptr(), go.ptr());
             // Same kept set (ties to the lower index); s1, s2 in double in another order, the factor
@@ -149,7 +144,7 @@ TEST_CASE("gpu ish_shape: a non-finite row becomes NaN, as the CPU twin") {
   x[5] = NAN;
   x[300 + 7] = INFINITY;
   std::vector<float> ref(x.size());
-  train::ish_shape_cpu<float>(2, 300, 45, train::IshStrategy::MinkSampleExpScale, x.data(), ref.data());
+  cpu::ish_shape<float>(2, 300, 45, ops::IshStrategy::MinkSampleExpScale, x.data(), ref.data());
   DevBuf<float> gx(x), go((int64_t)x.size());
   cuda::ish_shape(2, 300, 45, 0, gx.ptr(), go.ptr());
   close(go.get(), ref, 0, 0, "ish non-finite");

@@ -12,23 +12,19 @@
 #include <cstdint>
 #include <string>
 
-#include "engine/tensor.h"
+#include "engine/ops.h"
 
 namespace ish::train {
 
-// The integer values are those passed to ish::cuda::ish_shape.
-enum class IshStrategy : int { MinkSampleExpScale = 0, ExpScale = 1, MinkSampleLnScale = 2 };
+using IshStrategy = ops::IshStrategy;  // the shaping itself is the engine op ops::ish_shape
 
 IshStrategy ish_strategy_from_name(const std::string& name);  // throws on an unknown name
 const char* ish_strategy_name(IshStrategy s);
 // k = int(n * (1 - p)); requires 0 <= p < 1 and k >= 1.
 int64_t ish_keep(int64_t n, double percentile);
 
-// CPU twin: x, out [N, D] row-major.
-template <class T>
-void ish_shape_cpu(int64_t N, int64_t D, int64_t k, IshStrategy s, const T* x, T* out);
-
 // x [N, ...] (flattened per sample), any device; returns x~ with x's shape, without autograd.
+// ops::ish_shape with k = ish_keep(D, percentile).
 Tensor ish_shape(const Tensor& x, IshStrategy s, double percentile);
 
 }  // namespace ish::train

@@ -2,29 +2,9 @@
 
 #include <set>
 
-#ifdef ISHSCALE_CUDA
-#include "engine/cuda/backend.h"
-#endif
+#include "engine/ops.h"
 
 namespace ish::train {
-
-template <class T>
-void sgd_update_cpu(int64_t n, T* p, const T* g, T* buf, const SgdGroupOptions& o, double lr, bool first) {
-  const T wd = (T)o.weight_decay, m = (T)o.momentum, damp1 = (T)(1.0 - o.dampening), alr = (T)lr;
-  for (int64_t i = 0; i < n; i++) {
-    T d = g[i];
-    if (o.weight_decay != 0) d = d + wd * p[i];
-    if (o.momentum != 0) {
-      T b = first ? d : buf[i] * m + damp1 * d;
-      buf[i] = b;
-      d = o.nesterov ? d + m * b : b;
-    }
-    p[i] = p[i] - alr * d;
-  }
-}
-template void sgd_update_cpu<float>(int64_t, float*, const float*, float*, const SgdGroupOptions&, double, bool);
-template void sgd_update_cpu<double>(int64_t, double*, const double*, double*, const SgdGroupOptions&, double,
-                                     bool);
 
 SGD::SGD(std::vector<ParamGroup> groups) : groups_(std::move(groups)) {
   std::set<std::string> seen;
@@ -52,21 +32,11 @@ void SGD::zero_grad() {
     for (auto& [name, t] : g.params) t.grad() = Tensor();
 }
 
-#ifdef ISHSCALE_CUDA
-// One launch per (group, first-step-or-not) batch of f32 CUDA tensors.
-static void step_cuda(const SgdGroupOptions& o, std::vector<cuda::SgdTensor>& ts, bool first) {
-  if (ts.empty()) return;
-  cuda::sgd_multi(ts.data(), (int)ts.size(), (float)o.lr, (float)o.momentum, (float)o.dampening, o.nesterov, first);
-  ts.clear();
-}
-#endif
-
 void SGD::step() {
   for (auto& g : groups_) {
     const SgdGroupOptions& o = g.opt;
-#ifdef ISHSCALE_CUDA
-    std::vector<cuda::SgdTensor> first_ts, next_ts;
-#endif
+    // Parameters whose momentum buffer starts now and the others: one fused update each.
+    std::vector<ops::SgdParam> first, next;
     for (auto& [name, p] : g.params) {
       const Tensor& gr = p.grad();
       if (!gr.defined()) continue;
@@ -74,37 +44,28 @@ void SGD::step() {
                 name, " is ", shape_str(gr.shape()), " ", dtype_name(gr.dtype()), " on ", device_name(gr.device()),
                 ", parameter is ", shape_str(p.shape()), " ", dtype_name(p.dtype()), " on ",
                 device_name(p.device()));
-      bool first = false;
-      Tensor* buf = nullptr;
+      bool is_first = false;
+      Tensor buf;
       if (o.momentum != 0) {
         auto it = buf_.find(name);
         if (it == buf_.end()) {
           it = buf_.emplace(name, Tensor::empty(p.shape(), p.dtype(), p.device())).first;
-          first = true;
+          is_first = true;
         }
-        buf = &it->second;
+        buf = it->second;
       }
-      if (p.is_cuda()) {
-#ifdef ISHSCALE_CUDA
-        ISH_CHECK(p.dtype() == DType::F32, "SGD: CUDA parameter ", name, " must be f32");
-        cuda::SgdTensor st{p.data<float>(), gr.data<float>(), buf ? buf->data<float>() : nullptr, p.numel(),
-                           (float)o.weight_decay};
-        (first ? first_ts : next_ts).push_back(st);
-#else
-        fail("SGD: parameter ", name, " is on CUDA but this build has no CUDA");
-#endif
-      } else if (p.dtype() == DType::F32) {
-        sgd_update_cpu<float>(p.numel(), p.data<float>(), gr.data<float>(), buf ? buf->data<float>() : nullptr, o,
-                              o.lr, first);
-      } else {
-        sgd_update_cpu<double>(p.numel(), p.data<double>(), gr.data<double>(),
-                               buf ? buf->data<double>() : nullptr, o, o.lr, first);
+      (is_first ? first : next).push_back({p, gr, buf, o.weight_decay});
+    }
+    const ops::SgdHyper h{o.lr, o.momentum, o.dampening, o.nesterov};
+    for (auto* batch : {&first, &next}) {
+      // One update per device (a group may in principle mix them); one launch per device on cuda.
+      for (Device dev : {Device::CPU, Device::CUDA}) {
+        std::vector<ops::SgdParam> on_dev;
+        for (auto& sp : *batch)
+          if (sp.param.device() == dev) on_dev.push_back(sp);
+        ops::sgd_update_(on_dev, h, batch == &first);
       }
     }
-#ifdef ISHSCALE_CUDA
-    step_cuda(o, first_ts, true);
-    step_cuda(o, next_ts, false);
-#endif
   }
 }
 

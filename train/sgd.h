@@ -4,7 +4,8 @@
 //   d_p = d_p + momentum * buf (Nesterov), else d_p = buf
 //   p  -= lr * d_p
 // A parameter whose grad is undefined is skipped (its buffer is not touched), as torch does.
-// CPU: plain loops in f32/f64; CUDA: one multi-tensor launch per group (ish::cuda::sgd_multi).
+// The update itself is the engine op ops::sgd_update_ (plain loops in f32/f64 on the CPU, one
+// multi-tensor launch per group on cuda).
 #pragma once
 #include <map>
 #include <string>
@@ -52,10 +53,5 @@ class SGD {
   std::vector<ParamGroup> groups_;
   std::map<std::string, Tensor> buf_;  // param name -> momentum buffer
 };
-
-// The plain CPU update of one tensor (exposed for tests and the CUDA parity check).
-// first: the buffer is initialised from d_p. buf may be null when momentum == 0.
-template <class T>
-void sgd_update_cpu(int64_t n, T* p, const T* g, T* buf, const SgdGroupOptions& o, double lr, bool first);
 
 }  // namespace ish::train

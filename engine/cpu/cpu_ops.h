@@ -1,10 +1,12 @@
 // CPU reference backend: plain, readable loops (plus BLAS GEMM), templated on float and double
-// (double serves the finite-difference checks). Every kernel of engine/cuda has its twin here.
+// (double serves the finite-difference checks). Every kernel of engine/cuda has its twin here;
+// engine/cpu/register.cpp puts them in the CPU backend table (engine/backend.h).
 // Backward kernels ASSIGN their outputs; the autograd layer accumulates.
 #pragma once
 #include <cstdint>
 
 #include "engine/dims.h"
+#include "engine/ops.h"
 
 namespace ish::cpu {
 
@@ -47,5 +49,24 @@ T cross_entropy_fwd(int64_t N, int64_t C, const T* logits, const int64_t* labels
 template <class T>
 void cross_entropy_bwd(int64_t N, int64_t C, const T* probs, const int64_t* labels, double smoothing, T gout,
                        T* dlogits);
+
+// Row-wise over the last dim of x [N,D] (engine/cpu/rows.cpp); sums in double.
+template <class T> void row_sum(int64_t N, int64_t D, const T* x, T* y);
+template <class T> void row_broadcast(int64_t N, int64_t D, const T* g, T* dx);
+template <class T> void row_argmax(int64_t N, int64_t D, const T* x, int64_t* idx);  // first max; NaN wins
+template <class T> void row_gather(int64_t N, int64_t D, const T* x, const int64_t* idx, T* y);
+template <class T> void row_scatter(int64_t N, int64_t D, const T* g, const int64_t* idx, T* dx);
+template <class T> void row_logsumexp(int64_t N, int64_t D, const T* x, T* y);
+template <class T> void row_logsumexp_bwd(int64_t N, int64_t D, const T* g, const T* x, const T* y, T* dx);
+template <class T> void log_softmax(int64_t N, int64_t D, const T* x, T* y);
+template <class T> void log_softmax_bwd(int64_t N, int64_t D, const T* g, const T* y, T* dx);
+template <class T> void softmax_bwd(int64_t N, int64_t D, const T* g, const T* y, T* dx);
+
+// Training and input (engine/cpu/train_ops.cpp), semantics as engine/ops.h.
+template <class T> void ish_shape(int64_t N, int64_t D, int64_t k, ops::IshStrategy s, const T* x, T* out);
+// One tensor's SGD update; buf may be null when h.momentum == 0. Every product and sum rounded to T.
+template <class T>
+void sgd_update(int64_t n, T* p, const T* g, T* buf, double weight_decay, const ops::SgdHyper& h, bool first);
+void normalize_u8(int64_t n_pixels, const uint8_t* in, const float mean[3], const float std[3], float* out);
 
 }  // namespace ish::cpu

@@ -1,17 +1,30 @@
 // CUDA backend: the GPU twins of engine/cpu/cpu_ops.h, in fp32 (cuDNN convs, cuBLAS GEMMs,
 // hand-written kernels from kernels/). All calls are asynchronous on the current stream.
-// Compiled only when ISHSCALE_CUDA is defined.
+// Compiled only when ISHSCALE_CUDA is defined; the rest of the engine reaches these kernels only
+// through the backend table that engine/cuda/register.cpp fills (engine/backend.h).
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "engine/device_options.h"
 #include "engine/dims.h"
+#include "engine/dtype.h"
 
 namespace ish::cuda {
 
 // TF32 and determinism: engine/device_options.h (settable without CUDA, e.g. by the CLI).
 using Options = ::ish::DeviceOptions;
 inline Options& options() { return ::ish::device_options(); }
+
+// Device probing and memory (engine/cuda/runtime.cpp); the engine reaches them through ish::dev.
+bool cuda_available();
+std::string cuda_unavailable_reason();
+void* cuda_malloc(size_t bytes);
+void cuda_free(void* p, size_t bytes);
+void copy(void* dst, Device ddev, const void* src, Device sdev, size_t bytes);  // host-synchronous
+void memset0(void* p, Device dev, size_t bytes);
+void synchronize();
 
 // Caching device allocator (engine/cuda/allocator.cpp): size-class free lists, reuse ordered on
 // the one stream, so a warm training step never calls cudaMalloc. Counters since start.
@@ -69,10 +82,10 @@ void clamp_max(int64_t n, const float* x, float hi, float* y);
 void fill(int64_t n, float value, float* y);  // on the device: no host staging, no sync
 
 // ISH: per row of x [N,D], keep the top-k of |x|, scale by exp(s1/s2) (or the strategy's factor),
-// scatter into zeros. Same semantics as train/ish.h's CPU twin.
+// scatter into zeros. strategy is ops::IshStrategy's value; semantics as ops::ish_shape.
 void ish_shape(int64_t N, int64_t D, int64_t k, int strategy, const float* x, float* out);
 
-// SGD over many tensors in one launch: see train/sgd.h for the exact update.
+// SGD over many tensors in one launch: see ops::sgd_update_ (engine/ops.h) for the exact update.
 struct SgdTensor { float* param; const float* grad; float* momentum; int64_t n; float weight_decay; };
 void sgd_multi(const SgdTensor* tensors, int count, float lr, float momentum, float dampening, bool nesterov,
                bool first_step);

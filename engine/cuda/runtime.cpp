@@ -167,7 +167,7 @@ void* try_workspace(size_t bytes) {
 
 }  // namespace ish::cuda
 
-namespace ish::dev {
+namespace ish::cuda {  // the device-memory side of the table (engine/cuda/register.cpp)
 namespace {
 struct Probe {
   bool ok = false;
@@ -221,5 +221,5 @@ void synchronize() {
   if (cuda_available()) CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
 }
 
-}  // namespace ish::dev
+}  // namespace ish::cuda
 #endif
