@@ -64,7 +64,7 @@ TEST_CASE("util make_dirs creates nested directories and reports what is in the 
   CHECK(is_dir(d + "/a/b/d"));
   util::make_dirs("");
   std::ofstream(d + "/file") << "x";
-  CHECK_THROWS_WITH_AS(util::make_dirs(d + "/file/sub"), doctest::Contains(d + "/file"), Error);
+  CHECK_THROWS_WITH_AS(util::make_dirs(d + "/file/sub"), doctest::Contains((d + "/file").c_str()), Error);
   CHECK_THROWS_AS(util::make_dirs(d + "/file"), Error);
   CHECK(util::parent_dir("a/b/c.npy") == "a/b");
   CHECK(util::parent_dir("c.npy") == "");
@@ -85,7 +85,7 @@ TEST_CASE("util atomic_write replaces the file whole and leaves no temp file") {
   // Failures name the path, keep the old file and remove the temp file.
   util::make_dirs(d + "/busy");
   std::ofstream(d + "/busy/x") << "x";
-  CHECK_THROWS_WITH_AS(util::atomic_write(d + "/busy", "data"), doctest::Contains(d + "/busy"), Error);  // rename onto a non-empty directory
+  CHECK_THROWS_WITH_AS(util::atomic_write(d + "/busy", "data"), doctest::Contains((d + "/busy").c_str()), Error);  // rename onto a non-empty directory
   CHECK(!std::ifstream(d + "/busy.tmp").good());
   util::AtomicWriteOptions no_parents;
   no_parents.make_parents = false;
