@@ -79,22 +79,26 @@ TEST_CASE("eval evaluate writes OpenOOD's CSV, scores, results.json and report.h
 }
 
 namespace {
+// What evaluate() asked of one detector; kept outside it (evaluate() owns and destroys the detectors).
+struct Calls {
+  int fits = 0, scores = 0;
+  std::vector<int64_t> scored_sizes;
+};
 // Wraps a real detector and counts what evaluate() asks of it.
 struct Counting : eval::Detector {
   std::unique_ptr<eval::Detector> d;
-  int fits = 0, scores = 0;
-  std::vector<int64_t> scored_sizes;
-  explicit Counting(std::unique_ptr<eval::Detector> inner) : d(std::move(inner)) {}
+  Calls* calls;
+  Counting(std::unique_ptr<eval::Detector> inner, Calls* c) : d(std::move(inner)), calls(c) {}
   std::string name() const override { return d->name(); }
   eval::HParams params() const override { return d->params(); }
   void set_params(const eval::HParams& p) override { d->set_params(p); }
   std::vector<eval::HParams> grid() const override { return d->grid(); }
   bool needs_id_train() const override { return d->needs_id_train(); }
   bool needs_id_val() const override { return d->needs_id_val(); }
-  void fit(const eval::FitInputs& in) override { fits++, d->fit(in); }
+  void fit(const eval::FitInputs& in) override { calls->fits++, d->fit(in); }
   eval::Scores score(const eval::FeatureSet& f, const eval::ImageStream* im) override {
-    scores++;
-    scored_sizes.push_back(f.size());
+    calls->scores++;
+    calls->scored_sizes.push_back(f.size());
     return d->score(f, im);
   }
 };
@@ -116,22 +120,19 @@ TEST_CASE("eval evaluate fits each detector once and scores ID test once, each O
   cfg.fixed["knn"] = {{"K", 5}};
   cfg.grids["react"] = {{{"percentile", 80}}, {{"percentile", 90}}, {{"percentile", 95}}};
   std::vector<std::unique_ptr<eval::Detector>> dets;
-  std::vector<Counting*> c;
-  for (auto& n : cfg.postprocessors) {
-    auto w = std::make_unique<Counting>(eval::make_detector(n, in.fc));
-    c.push_back(w.get());
-    dets.push_back(std::move(w));
-  }
+  std::vector<Calls> c(cfg.postprocessors.size());
+  for (size_t k = 0; k < c.size(); k++)
+    dets.push_back(std::make_unique<Counting>(eval::make_detector(cfg.postprocessors[k], in.fc), &c[k]));
   auto res = eval::evaluate(in, cfg, std::move(dets));
   REQUIRE(res.size() == 2);
   // knn: fixed K, no APS: ID test + 3 OOD sets.
-  CHECK(c[0]->fits == 1);
-  CHECK(c[0]->scores == 4);
-  CHECK(c[0]->scored_sizes == std::vector<int64_t>{in.id_test.f.size(), in.near[0].f.size(), in.far[0].f.size(), in.far[1].f.size()});
+  CHECK(c[0].fits == 1);
+  CHECK(c[0].scores == 4);
+  CHECK(c[0].scored_sizes == std::vector<int64_t>{in.id_test.f.size(), in.near[0].f.size(), in.far[0].f.size(), in.far[1].f.size()});
   CHECK(res[0].params == eval::HParams{{"K", 5}});
   // react: APS over the given 3-point grid (ID val and OOD val per point), then the test sets.
-  CHECK(c[1]->fits == 1);
-  CHECK(c[1]->scores == 3 * 2 + 4);
+  CHECK(c[1].fits == 1);
+  CHECK(c[1].scores == 3 * 2 + 4);
   CHECK(res[1].searched);
   REQUIRE(res[1].aps.trace.size() == 3);
   CHECK(res[1].aps.trace[1].first == eval::HParams{{"percentile", 90}});
