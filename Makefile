@@ -26,24 +26,35 @@ endif
 NVCCFLAGS ?= -O3 -lineinfo
 NVCCFLAGS += -std=c++17 -I. -arch=sm_$(SM) -Xcompiler -fopenmp -MMD -MP
 
-LIB_SRCS := $(wildcard engine/*.cpp engine/cpu/*.cpp engine/image/*.cpp models/*.cpp weights/*.cpp eval/*.cpp train/*.cpp)
+# Three libraries: the engine and everything on it (libishscale.a), the demo application (demo/, linked by
+# the CLI and the tests) and the benchmark harnesses (bench/, linked by the CLI). cli/ is the program.
+LIB_SRCS := $(wildcard util/*.cpp engine/*.cpp engine/cpu/*.cpp engine/image/*.cpp models/*.cpp weights/*.cpp eval/*.cpp train/*.cpp)
+DEMO_SRCS := $(wildcard demo/*.cpp)
+# The GPU benchmark is compiled only in CUDA builds; the others link gpu_absent.cpp, which refuses it.
+BENCH_SRCS := $(filter-out bench/gpu.cpp bench/gpu_absent.cpp,$(wildcard bench/*.cpp))
 CLI_SRCS := $(wildcard cli/*.cpp)
 TEST_SRCS := $(wildcard tests/*.cpp)
 ifeq ($(CUDA),1)
   CXXFLAGS += -DISHSCALE_CUDA=1 -I$(CUDA_HOME)/include
   LIB_SRCS += $(wildcard engine/cuda/*.cpp)
+  BENCH_SRCS += bench/gpu.cpp
   CU_SRCS := $(wildcard engine/cuda/*.cu kernels/*.cu)
   LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart
   # engine/cuda/register.cpp registers the CUDA backend; nothing calls it, so it is pulled in by name.
   LDLIBS += -Wl,-u,ishscale_cuda_backend
 else
   CU_SRCS :=
+  BENCH_SRCS += bench/gpu_absent.cpp
 endif
 
 LIB_OBJS := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o) $(CU_SRCS:%.cu=$(BUILD)/obj/%.cu.o)
+DEMO_OBJS := $(DEMO_SRCS:%.cpp=$(BUILD)/obj/%.o)
+BENCH_OBJS := $(BENCH_SRCS:%.cpp=$(BUILD)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:%.cpp=$(BUILD)/obj/%.o)
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/obj/%.o)
 LIB := $(BUILD)/libishscale.a
+DEMO_LIB := $(BUILD)/libishscale_demo.a
+BENCH_LIB := $(BUILD)/libishscale_bench.a
 PY := /usr/bin/python3
 FIXTURES_STAMP := $(BUILD)/fixtures/.stamp
 
@@ -79,10 +90,16 @@ $(BUILD)/obj/%.cu.o: %.cu
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
-$(BUILD)/ishscale: $(CLI_OBJS) $(LIB)
-	$(CXX) -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS)
-$(BUILD)/ishscale_tests: $(TEST_OBJS) $(LIB)
-	$(CXX) -o $@ $(TEST_OBJS) $(LIB) $(LDLIBS)
+$(DEMO_LIB): $(DEMO_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+$(BENCH_LIB): $(BENCH_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/ishscale: $(CLI_OBJS) $(DEMO_LIB) $(BENCH_LIB) $(LIB)
+	$(CXX) -o $@ $(CLI_OBJS) $(DEMO_LIB) $(BENCH_LIB) $(LIB) $(LDLIBS)
+$(BUILD)/ishscale_tests: $(TEST_OBJS) $(DEMO_LIB) $(LIB)
+	$(CXX) -o $@ $(TEST_OBJS) $(DEMO_LIB) $(LIB) $(LDLIBS)
 
 # Golden tensors from PyTorch; regenerated when the script changes.
 $(FIXTURES_STAMP): tools/make_fixtures.py tools/st_io.py $(wildcard tools/fixtures_*.py)
@@ -105,4 +122,4 @@ clean:
 	rm -rf $(BUILD)
 
 -include fuzz/fuzz.mk
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(DEMO_OBJS:.o=.d) $(BENCH_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d)

@@ -1,10 +1,10 @@
-// ishscale demo: the built-in benchmark on real data (cli/demo_run.h).
+// ishscale demo: the built-in benchmark on real data (demo/run.h).
 #include <cstdio>
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "cli/demo_config.h"
-#include "cli/demo_run.h"
+#include "demo/config.h"
+#include "demo/run.h"
 #include "engine/device.h"
 #include "engine/error.h"
 

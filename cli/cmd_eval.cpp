@@ -1,6 +1,5 @@
 // ishscale eval: the OpenOOD v1.5 OOD benchmark (flags mirror the reference's eval_ood_imagenet.py).
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -8,6 +7,7 @@
 #include "cli/commands.h"
 #include "engine/device.h"
 #include "engine/error.h"
+#include "eval/params.h"
 #include "eval/run.h"
 #include "models/state_dict.h"
 
@@ -43,12 +43,6 @@ void usage() {
       "number). Scores the reference leaves NaN (SCALE/ASH-S on an all-zero feature) are -inf and counted.\n");
 }
 
-std::pair<std::string, std::string> name_eq_list(const std::string& v, const char* flag) {
-  size_t p = v.find('=');
-  ISH_CHECK(p != std::string::npos && p > 0 && p + 1 < v.size(), flag, " wants NAME=LIST, got '", v, "'");
-  return {v.substr(0, p), v.substr(p + 1)};
-}
-
 }  // namespace
 
 int cmd_eval(int argc, char** argv) {
@@ -82,14 +76,8 @@ int cmd_eval(int argc, char** argv) {
   list_flag("--id-train", "id", &b.id_train);
   if (args.has("--near")) b.near.clear();
   if (args.has("--far")) b.far.clear();
-  for (auto& v : args.all("--near")) {
-    auto [n, l] = name_eq_list(v, "--near");
-    b.near.push_back({n, img::join_path(root, l), root});
-  }
-  for (auto& v : args.all("--far")) {
-    auto [n, l] = name_eq_list(v, "--far");
-    b.far.push_back({n, img::join_path(root, l), root});
-  }
+  for (auto& v : args.all("--near")) b.near.push_back(eval::parse_named_list(v, root, "--near"));
+  for (auto& v : args.all("--far")) b.far.push_back(eval::parse_named_list(v, root, "--far"));
   eval::RunOptions ro;
   ro.extract.batch_size = (int)batch;
   ro.extract.threads = (int)threads;
@@ -101,16 +89,7 @@ int cmd_eval(int argc, char** argv) {
   args.flag("--save-csv");
   ro.out.report = !args.flag("--no-report");
   ro.cfg.aps = !args.flag("--no-aps");
-  for (auto& v : args.all("--set")) {
-    size_t dot = v.find('.'), eq = v.find('=');
-    ISH_CHECK(dot != std::string::npos && eq != std::string::npos && dot > 0 && eq > dot + 1 && eq + 1 < v.size(),
-              "eval: --set wants PP.KEY=VALUE, got '", v, "'");
-    char* end = nullptr;
-    const std::string num = v.substr(eq + 1);
-    double x = std::strtod(num.c_str(), &end);
-    ISH_CHECK(end && *end == 0, "eval: --set ", v, ": '", num, "' is not a number");
-    ro.cfg.fixed[v.substr(0, dot)].push_back({v.substr(dot + 1, eq - dot - 1), x});
-  }
+  for (auto& v : args.all("--set")) eval::parse_set(v, &ro.cfg.fixed);
   args.finish();
 
   ISH_CHECK(!weights_path.empty(), "eval: --weights is required (see --help)");
@@ -120,18 +99,7 @@ int cmd_eval(int argc, char** argv) {
   ISH_CHECK(device == "cpu" || device == "cuda", "eval: --device must be cpu or cuda, got '", device, "'");
   const Device dev = device == "cuda" ? Device::CUDA : Device::CPU;
   if (dev == Device::CUDA) ISH_CHECK(dev::cuda_available(), "eval: --device cuda: ", dev::cuda_unavailable_reason());
-  if (pp == "all") {
-    ro.cfg.postprocessors = eval::detector_names();
-  } else {
-    size_t s = 0;
-    while (s <= pp.size()) {
-      size_t e = pp.find(',', s);
-      if (e == std::string::npos) e = pp.size();
-      if (e > s) ro.cfg.postprocessors.push_back(pp.substr(s, e - s));
-      s = e + 1;
-    }
-  }
-  ISH_CHECK(!ro.cfg.postprocessors.empty(), "eval: --postprocessor is empty");
+  ro.cfg.postprocessors = eval::parse_postprocessors(pp);
   if (has_pct) ro.cfg.percentile = percentile;
   ro.cfg.log = [](const std::string& s) { std::fprintf(stderr, "eval: %s\n", s.c_str()); };
 

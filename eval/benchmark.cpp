@@ -44,7 +44,21 @@ Metrics mean_of(const std::vector<DatasetResult>& rows) {
 
 }  // namespace
 
+std::vector<std::unique_ptr<Detector>> make_detectors(const std::vector<std::string>& names, const Fc& fc,
+                                                      InputGradNet* net) {
+  std::vector<std::unique_ptr<Detector>> d;
+  for (const std::string& n : names) d.push_back(make_detector(n, fc, net));
+  return d;
+}
+
 std::vector<PPResult> evaluate(const EvalInputs& in, const EvalConfig& cfg) {
+  return evaluate(in, cfg, make_detectors(cfg.postprocessors, in.fc, in.net));
+}
+
+std::vector<PPResult> evaluate(const EvalInputs& in, const EvalConfig& cfg,
+                               std::vector<std::unique_ptr<Detector>> detectors) {
+  ISH_CHECK(detectors.size() == cfg.postprocessors.size(), "eval: ", detectors.size(), " detectors for ",
+            cfg.postprocessors.size(), " postprocessor names");
   ISH_CHECK(present(in.id_test), "eval: the ID test set is empty");
   in.id_test.f.validate("ID test " + in.id_test.name);
   ISH_CHECK(!in.near.empty() || !in.far.empty(), "eval: no OOD test set (give --near/--far or a benchmark)");
@@ -53,9 +67,13 @@ std::vector<PPResult> evaluate(const EvalInputs& in, const EvalConfig& cfg) {
   const int64_t* gt = in.id_test.f.labels.data<int64_t>();
   std::vector<int64_t> id_gt(gt, gt + in.id_test.f.size());
   std::vector<PPResult> out;
-  for (const std::string& name : cfg.postprocessors) {
+  for (auto [near_far, split] : {std::make_pair(&in.near, "near"), std::make_pair(&in.far, "far")})
+    for (const NamedSet& s : *near_far) s.f.validate(std::string(split) + " " + s.name);
+  for (size_t k = 0; k < detectors.size(); k++) {
+    const std::string& name = cfg.postprocessors[k];
     auto t0 = std::chrono::steady_clock::now();
-    auto det = make_detector(name, in.fc, in.net);
+    Detector* det = detectors[k].get();
+    ISH_CHECK(det && det->name() == name, "eval: detector ", k, " is not ", name);
     if (det->needs_id_train())
       ISH_CHECK(present(in.id_train), name, " needs ID training features: give --id-train LIST");
     if (det->needs_id_val()) ISH_CHECK(present(in.id_val), name, " needs ID validation features: give --id-val LIST");
@@ -78,18 +96,21 @@ std::vector<PPResult> evaluate(const EvalInputs& in, const EvalConfig& cfg) {
     bool has_pct = false;
     for (auto& [k, v] : det->params()) has_pct |= k == "percentile";
     auto fixed = cfg.fixed.find(name);
+    auto own_grid = cfg.grids.find(name);
+    const std::vector<HParams> grid = own_grid != cfg.grids.end() ? own_grid->second : det->grid();
     if (fixed != cfg.fixed.end()) {
       det->set_params(fixed->second);
     } else if (cfg.percentile >= 0 && has_pct) {
       det->set_params({{"percentile", cfg.percentile}});
-    } else if (cfg.aps && !det->grid().empty() && present(in.id_val) && present(in.ood_val)) {
+    } else if (cfg.aps && !grid.empty() && present(in.id_val) && present(in.ood_val)) {
       const bool img = det->needs_images();
       ISH_CHECK(!img || (in.id_val.images && in.ood_val.images), name, " APS needs the validation images");
-      r.aps = aps_search(*det, in.id_val.f, in.ood_val.f, {}, img ? &in.id_val.images : nullptr,
+      r.aps = aps_search(*det, in.id_val.f, in.ood_val.f, grid, img ? &in.id_val.images : nullptr,
                          img ? &in.ood_val.images : nullptr, cfg.log);
       r.searched = true;
-    } else if (!det->grid().empty()) {
-      log(name + ": no APS (needs --id-val and --ood-val); defaults " + hparams_str(det->params()));
+    } else if (!grid.empty()) {
+      log(name + (cfg.aps ? ": no APS (needs --id-val and --ood-val)" : ": APS off") + "; defaults " +
+          hparams_str(det->params()));
     }
     r.params = det->params();
     log(name + ": " + (r.params.empty() ? std::string("no hyper-parameters") : hparams_str(r.params)) +
@@ -104,7 +125,6 @@ std::vector<PPResult> evaluate(const EvalInputs& in, const EvalConfig& cfg) {
     r.acc_detector = n ? (double)hit / (double)n : NAN;
     for (auto [split, sets, rows] : {std::make_tuple("near", &in.near, &r.near), std::make_tuple("far", &in.far, &r.far)}) {
       for (const NamedSet& s : *sets) {
-        s.f.validate(std::string(split) + " " + s.name);
         DatasetResult d;
         d.split = split;
         d.name = s.name;

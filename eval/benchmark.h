@@ -4,6 +4,7 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,7 @@ struct EvalConfig {
   bool aps = true;                          // search grids on id_val vs ood_val when both exist
   double percentile = -1;                   // >= 0: fix react/ash*/scale's percentile and skip their APS
   std::map<std::string, HParams> fixed;     // per-detector hyper-parameters (skip APS for those)
+  std::map<std::string, std::vector<HParams>> grids;  // APS grid per detector, instead of its own grid()
   std::function<void(const std::string&)> log;  // progress lines (stderr in the CLI)
   bool save_aux = false;      // AdaSCALE: keep feature_perturbed [N,D] in Scores::aux (--save-aux)
   int64_t batch_size = 200;   // the loader batch size (NNGuide's bank rule)
@@ -60,6 +62,15 @@ struct PPResult {
   std::vector<std::pair<std::string, Tensor>> fit_aux;  // AdaSCALE: the ECDF fit set's intermediates
 };
 
+// The detectors of `names`, in that order (net: see make_detector).
+std::vector<std::unique_ptr<Detector>> make_detectors(const std::vector<std::string>& names, const Fc& fc,
+                                                      InputGradNet* net);
+
+// Each detector is fitted once, its hyper-parameters fixed or searched (APS), the ID test set scored
+// once, and each OOD set once. `detectors` are fresh ones from make_detectors(cfg.postprocessors, ...)
+// (the caller may have asked them what they need); the other overload builds them.
+std::vector<PPResult> evaluate(const EvalInputs& in, const EvalConfig& cfg,
+                               std::vector<std::unique_ptr<Detector>> detectors);
 std::vector<PPResult> evaluate(const EvalInputs& in, const EvalConfig& cfg);
 
 struct OutputOptions {

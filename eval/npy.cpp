@@ -8,27 +8,9 @@
 #include <fstream>
 
 #include "engine/error.h"
+#include "util/fs.h"
 
 namespace ish::eval {
-
-void make_dirs(const std::string& dir) {
-  if (dir.empty()) return;
-  std::string cur;
-  for (size_t i = 0; i <= dir.size(); i++) {
-    if (i == dir.size() || dir[i] == '/') {
-      if (!cur.empty() && cur != "." && cur != "/") {
-        if (mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
-          fail("cannot create directory ", cur, ": ", std::strerror(errno));
-      }
-    }
-    if (i < dir.size()) cur += dir[i];
-  }
-}
-
-static std::string parent_dir(const std::string& path) {
-  size_t p = path.find_last_of('/');
-  return p == std::string::npos ? "" : path.substr(0, p);
-}
 
 std::string npy_header(const std::string& descr, const std::vector<int64_t>& shape) {
   std::string sh = "(";
@@ -54,18 +36,10 @@ std::string npy_header(const std::string& descr, const std::vector<int64_t>& sha
 
 void write_npy(const std::string& path, const std::string& descr, size_t itemsize, const std::vector<int64_t>& shape,
                const void* data) {
-  make_dirs(parent_dir(path));
   int64_t n = 1;
   for (int64_t s : shape) n *= s;
-  std::string hdr = npy_header(descr, shape);
-  std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  ISH_CHECK(f, "cannot write ", tmp, ": ", std::strerror(errno));
-  bool ok = std::fwrite(hdr.data(), 1, hdr.size(), f) == hdr.size();
-  if (n > 0) ok = ok && std::fwrite(data, itemsize, (size_t)n, f) == (size_t)n;
-  ok = (std::fclose(f) == 0) && ok;
-  ISH_CHECK(ok, "short write to ", tmp);
-  ISH_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename ", tmp, " to ", path, ": ", std::strerror(errno));
+  const std::string hdr = npy_header(descr, shape);
+  util::atomic_write(path, {{hdr.data(), hdr.size()}, {data, n > 0 ? (size_t)n * itemsize : 0}});
 }
 
 void write_npy(const std::string& path, const std::vector<float>& v) {

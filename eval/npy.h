@@ -7,12 +7,13 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "util/fs.h"
 
 namespace ish::eval {
 
 // descr is numpy's type string: "<f4", "<f8", "<i8", "<i4", "|u1".
 std::string npy_header(const std::string& descr, const std::vector<int64_t>& shape);
-// Writes atomically (temp file + rename); creates missing parent directories.
+// Writes atomically (util::atomic_write: temp file + rename); creates missing parent directories.
 void write_npy(const std::string& path, const std::string& descr, size_t itemsize, const std::vector<int64_t>& shape,
                const void* data);
 void write_npy(const std::string& path, const std::vector<float>& v);
@@ -23,7 +24,7 @@ void write_npy(const std::string& path, const Tensor& t);  // CPU tensor of F32/
 // Reads a v1.0/v2.0 little-endian C-order .npy of those dtypes into a CPU tensor.
 Tensor read_npy(const std::string& path);
 
-// mkdir -p
-void make_dirs(const std::string& dir);
+// mkdir -p lives in util/fs.h; this name stays while eval/features.cpp still calls eval::make_dirs.
+using util::make_dirs;
 
 }  // namespace ish::eval

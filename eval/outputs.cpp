@@ -1,12 +1,12 @@
 // CSV, .npy score dumps and results.json (report.html is in report_html.cpp).
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
 #include "eval/benchmark.h"
 #include "eval/npy.h"
+#include "util/fs.h"
 
 namespace ish::eval {
 namespace {
@@ -36,18 +36,6 @@ nlohmann::json params_json(const HParams& p) {
   return j;
 }
 
-void write_text(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    ISH_CHECK(f, "cannot write ", tmp);
-    f << text;
-    f.flush();
-    ISH_CHECK(f, "short write to ", tmp);
-  }
-  ISH_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename ", tmp, " to ", path);
-}
-
 void dump_scores(const std::string& dir, const Scores& s, const std::vector<int64_t>& gt) {
   write_npy(dir + "/conf.npy", s.conf);
   write_npy(dir + "/pred.npy", s.pred);
@@ -70,7 +58,7 @@ std::string openood_csv(const PPResult& r) {
 
 void write_outputs(const std::vector<PPResult>& results, const EvalInputs& in, const OutputOptions& opt) {
   ISH_CHECK(!opt.out_dir.empty(), "eval: no output directory");
-  make_dirs(opt.out_dir);
+  util::make_dirs(opt.out_dir);
   nlohmann::json j;
   j["info"] = opt.info;
   j["counts"] = opt.counts;
@@ -78,8 +66,8 @@ void write_outputs(const std::vector<PPResult>& results, const EvalInputs& in, c
   nlohmann::json pps = nlohmann::json::object();
   for (const PPResult& r : results) {
     if (opt.save_csv) {
-      make_dirs(opt.out_dir + "/ood");
-      write_text(opt.out_dir + "/ood/" + r.name + ".csv", openood_csv(r));
+      util::make_dirs(opt.out_dir + "/ood");
+      util::atomic_write(opt.out_dir + "/ood/" + r.name + ".csv", openood_csv(r));
     }
     if (opt.save_score) {
       const std::string base = opt.out_dir + "/scores/" + r.name;
@@ -110,8 +98,8 @@ void write_outputs(const std::vector<PPResult>& results, const EvalInputs& in, c
     pps[r.name] = p;
   }
   j["postprocessors"] = pps;
-  write_text(opt.out_dir + "/results.json", j.dump(2) + "\n");
-  if (opt.report) write_text(opt.out_dir + "/report.html", report_html(results, opt));
+  util::atomic_write(opt.out_dir + "/results.json", j.dump(2) + "\n");
+  if (opt.report) util::atomic_write(opt.out_dir + "/report.html", report_html(results, opt));
 }
 
 }  // namespace ish::eval

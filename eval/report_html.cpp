@@ -6,23 +6,12 @@
 #include <sstream>
 
 #include "eval/benchmark.h"
+#include "util/html.h"
 
 namespace ish::eval {
 namespace {
 
 const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"};
-
-std::string esc(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else if (c == '"') o += "&quot;";
-    else o += c;
-  }
-  return o;
-}
 
 std::string num(double v, int prec = 2) {
   if (!std::isfinite(v)) return std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf");
@@ -76,9 +65,9 @@ std::string roc_svg(const PPResult& r) {
       Curve c = roc_of(r.id_test, d.s);
       o << "<polyline fill='none' stroke-width='1.6' stroke='" << kColors[ci % 8] << "' points='";
       for (size_t i = 0; i < c.x.size(); i++) o << num(L + S * c.x[i], 1) << "," << num(T + S - S * c.y[i], 1) << " ";
-      o << "'><title>" << esc(d.name) << "</title></polyline>";
+      o << "'><title>" << util::html_escape(d.name) << "</title></polyline>";
       o << "<rect x='" << L + S - 120 << "' y='" << T + S - 14 - 13 * ci << "' width='10' height='3' fill='" << kColors[ci % 8] << "'/>";
-      o << "<text x='" << L + S - 106 << "' y='" << T + S - 10 - 13 * ci << "' font-size='10'>" << esc(d.name) << " ("
+      o << "<text x='" << L + S - 106 << "' y='" << T + S - 10 - 13 * ci << "' font-size='10'>" << util::html_escape(d.name) << " ("
         << num(100 * d.m.auroc) << ")</text>";
       ci++;
     }
@@ -108,7 +97,7 @@ std::string hist_svg(const Scores& id, const DatasetResult& d, double lo, double
   for (int b = 0; b < B; b++) mx = std::max({mx, hi_[b], ho[b]});
   std::ostringstream o;
   o << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H << "' class='chart'>";
-  o << "<text x='" << L << "' y='12' font-size='11'>" << esc(d.name) << " (" << d.split << "): <tspan fill='#1f77b4'>ID</tspan> vs <tspan fill='#d62728'>OOD</tspan></text>";
+  o << "<text x='" << L << "' y='12' font-size='11'>" << util::html_escape(d.name) << " (" << d.split << "): <tspan fill='#1f77b4'>ID</tspan> vs <tspan fill='#d62728'>OOD</tspan></text>";
   for (auto [h, col] : {std::make_pair(&hi_, "#1f77b4"), std::make_pair(&ho, "#d62728")}) {
     for (int b = 0; b < B; b++) {
       double bh = PH * (*h)[b] / mx;
@@ -130,21 +119,21 @@ std::string hist_svg(const Scores& id, const DatasetResult& d, double lo, double
 
 std::string report_html(const std::vector<PPResult>& results, const OutputOptions& opt) {
   std::ostringstream o;
-  o << "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>" << esc(opt.title) << "</title><style>"
+  o << "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>" << util::html_escape(opt.title) << "</title><style>"
     << "body{font-family:sans-serif;margin:24px;color:#222;max-width:1200px}table{border-collapse:collapse;margin:8px 0}"
     << "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
     << ".chart{margin:4px;vertical-align:top}.mean{font-weight:bold;background:#fafafa}h2{margin-top:32px;border-bottom:1px solid #ddd}"
-    << "</style></head><body>\n<h1>" << esc(opt.title) << "</h1>\n";
+    << "</style></head><body>\n<h1>" << util::html_escape(opt.title) << "</h1>\n";
   if (!opt.info.empty()) {
     o << "<table>";
-    for (auto& [k, v] : opt.info) o << "<tr><th>" << esc(k) << "</th><td>" << esc(v) << "</td></tr>";
+    for (auto& [k, v] : opt.info) o << "<tr><th>" << util::html_escape(k) << "</th><td>" << util::html_escape(v) << "</td></tr>";
     o << "</table>\n";
   }
   if (!opt.counts.empty()) {
     o << "<table><tr><th>list</th><th>samples</th><th>skipped files</th></tr>";
     for (auto& [k, v] : opt.counts) {
       auto it = opt.skipped_files.find(k);
-      o << "<tr><td>" << esc(k) << "</td><td>" << v << "</td><td>" << (it == opt.skipped_files.end() ? 0 : it->second) << "</td></tr>";
+      o << "<tr><td>" << util::html_escape(k) << "</td><td>" << v << "</td><td>" << (it == opt.skipped_files.end() ? 0 : it->second) << "</td></tr>";
     }
     o << "</table>\n";
   }
@@ -154,26 +143,26 @@ std::string report_html(const std::vector<PPResult>& results, const OutputOption
   for (auto& r : results) {
     std::string hp;
     for (auto& [k, v] : r.params) hp += (hp.empty() ? "" : ", ") + k + "=" + num(v, v == std::floor(v) ? 0 : 4);
-    o << "<tr><td><a href='#pp-" << esc(r.name) << "'>" << esc(r.name) << "</a></td><td>" << esc(hp) << (r.searched ? " (APS)" : "")
+    o << "<tr><td><a href='#pp-" << util::html_escape(r.name) << "'>" << util::html_escape(r.name) << "</a></td><td>" << util::html_escape(hp) << (r.searched ? " (APS)" : "")
       << "</td><td>" << (r.near.empty() ? "" : num(100 * r.near_mean.auroc)) << "</td><td>"
       << (r.far.empty() ? "" : num(100 * r.far_mean.auroc)) << "</td><td>" << (r.near.empty() ? "" : num(100 * r.near_mean.fpr95))
       << "</td><td>" << (r.far.empty() ? "" : num(100 * r.far_mean.fpr95)) << "</td><td>" << num(100 * r.acc) << "</td></tr>";
   }
   o << "</table>\n";
   for (auto& r : results) {
-    o << "<h2 id='pp-" << esc(r.name) << "'>" << esc(r.name) << "</h2>";
-    o << "<p>Hyper-parameters: " << esc(r.params.empty() ? "none" : hparams_str(r.params)) << (r.searched ? " (chosen by APS)" : "");
+    o << "<h2 id='pp-" << util::html_escape(r.name) << "'>" << util::html_escape(r.name) << "</h2>";
+    o << "<p>Hyper-parameters: " << util::html_escape(r.params.empty() ? "none" : hparams_str(r.params)) << (r.searched ? " (chosen by APS)" : "");
     if (r.degenerate) o << "; " << r.degenerate << " samples with an undefined score, ranked as -inf";
     o << "; ACC of the detector's own predictions " << num(100 * r.acc_detector) << ".</p>";
     if (r.searched) {
       o << "<details><summary>APS trace</summary><table><tr><th>grid point</th><th>val AUROC</th></tr>";
-      for (auto& [hp, au] : r.aps.trace) o << "<tr><td>" << esc(hparams_str(hp)) << "</td><td>" << num(100 * au, 3) << "</td></tr>";
+      for (auto& [hp, au] : r.aps.trace) o << "<tr><td>" << util::html_escape(hparams_str(hp)) << "</td><td>" << num(100 * au, 3) << "</td></tr>";
       o << "</table></details>";
     }
     o << "<table><tr><th></th><th>FPR@95</th><th>AUROC</th><th>AUPR_IN</th><th>AUPR_OUT</th><th>ACC</th></tr>";
     for (auto [rows, mean, label] : {std::make_tuple(&r.near, &r.near_mean, "nearood"), std::make_tuple(&r.far, &r.far_mean, "farood")}) {
       if (rows->empty()) continue;
-      for (auto& d : *rows) o << "<tr><td>" << esc(d.name) << "</td>" << metrics_cells(d.m) << "</tr>";
+      for (auto& d : *rows) o << "<tr><td>" << util::html_escape(d.name) << "</td>" << metrics_cells(d.m) << "</tr>";
       o << "<tr class='mean'><td>" << label << "</td>" << metrics_cells(*mean) << "</tr>";
     }
     o << "</table>\n<div>" << roc_svg(r);

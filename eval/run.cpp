@@ -8,7 +8,6 @@
 #include "engine/image/imglist.h"
 
 namespace ish::eval {
-namespace {
 
 Fc fc_of(models::ResNet& m) {
   Fc fc;
@@ -19,8 +18,6 @@ Fc fc_of(models::ResNet& m) {
   ISH_ASSERT(fc.W.defined() && fc.b.defined());
   return fc;
 }
-
-}  // namespace
 
 ListBenchmark imagenet_benchmark(const std::string& data_root) {
   const std::string lists = img::join_path(data_root, "benchmark_imglist/imagenet");
@@ -44,27 +41,26 @@ std::vector<PPResult> run_benchmark(models::ResNet& model, const ListBenchmark& 
   ISH_CHECK(b.id_test.defined(), "eval: no ID test list (--id-test or --benchmark)");
   ISH_CHECK(!b.near.empty() || !b.far.empty(), "eval: no OOD test list (--near/--far or --benchmark)");
   auto log = [&](const std::string& s) { if (opt.cfg.log) opt.cfg.log(s); };
-  bool need_train = false, need_val = false, need_images = false, any_grid = false;
-  Fc fc = fc_of(model);
-  for (auto& name : opt.cfg.postprocessors) {
-    auto d = make_detector(name, fc, nullptr);
-    need_train |= d->needs_id_train();
-    need_val |= d->needs_id_val();
-    need_images |= d->needs_images();
-    any_grid |= !d->grid().empty();
-  }
-  const bool want_aps = opt.cfg.aps && any_grid && b.id_val.defined() && b.ood_val.defined();
-  if (need_train) ISH_CHECK(b.id_train.defined(), "eval: knn, vim and mds need ID training features: give --id-train LIST");
-  if (need_val) ISH_CHECK(b.id_val.defined(), "eval: react needs --id-val LIST");
-
+  bool need_images = false, any_grid = false;
+  std::string train_users, val_users;  // the detectors that need ID train / ID val features
   model.eval();
-  std::vector<std::unique_ptr<ResNetGradNet>> nets;
   EvalInputs in;
-  in.fc = fc;
-  if (need_images) {
-    nets.push_back(std::make_unique<ResNetGradNet>(model));
-    in.net = nets.back().get();
+  in.fc = fc_of(model);
+  ResNetGradNet net(model);  // only odin calls it
+  in.net = &net;
+  // Built once: asked what they need here, then fitted, tuned and scored by evaluate().
+  auto detectors = make_detectors(opt.cfg.postprocessors, in.fc, &net);
+  for (auto& d : detectors) {
+    if (d->needs_id_train()) train_users += (train_users.empty() ? "" : ", ") + d->name();
+    if (d->needs_id_val()) val_users += (val_users.empty() ? "" : ", ") + d->name();
+    need_images |= d->needs_images();
+    any_grid |= !d->grid().empty() || opt.cfg.grids.count(d->name());
   }
+  const bool need_train = !train_users.empty(), need_val = !val_users.empty();
+  const bool want_aps = opt.cfg.aps && any_grid && b.id_val.defined() && b.ood_val.defined();
+  if (need_train) ISH_CHECK(b.id_train.defined(), "eval: ", train_users, " need ID training features: give --id-train LIST");
+  if (need_val) ISH_CHECK(b.id_val.defined(), "eval: ", val_users, " need ID validation features: give --id-val LIST");
+
   auto load = [&](const ListSpec& s, const std::string& key, NamedSet* out) {
     img::ImgList list = img::read_imglist(s.list, s.root);
     ExtractOptions eo = opt.extract;
@@ -87,7 +83,7 @@ std::vector<PPResult> run_benchmark(models::ResNet& model, const ListBenchmark& 
       sets->emplace_back();
       load(s, std::string(split) + "/" + s.name, &sets->back());
     }
-  std::vector<PPResult> res = evaluate(in, opt.cfg);
+  std::vector<PPResult> res = evaluate(in, opt.cfg, std::move(detectors));
   write_outputs(res, in, opt.out);
   return res;
 }

@@ -33,6 +33,11 @@ struct RunOptions {
   OutputOptions out;
 };
 
+// The fc layer of a ResNet as the detectors take it (CPU copies of fc.weight and fc.bias).
+Fc fc_of(models::ResNet& model);
+
+// Extracts (or loads from the cache) the lists the postprocessors need, builds each detector once and
+// evaluates them (evaluate()), then writes the outputs. Fills opt.out.counts and skipped_files.
 std::vector<PPResult> run_benchmark(models::ResNet& model, const ListBenchmark& b, RunOptions& opt);
 
 }  // namespace ish::eval

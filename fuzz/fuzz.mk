@@ -11,7 +11,7 @@ FUZZ_TARGETS := safetensors pickle
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CXXFLAGS := -std=c++17 -O1 -g -fno-omit-frame-pointer -I. $(FUZZ_SAN)
 FUZZ_LIB_SRCS := weights/safetensors.cpp weights/zip.cpp weights/pickle.cpp weights/pth.cpp weights/load.cpp \
-  engine/tensor.cpp engine/dtype.cpp engine/device.cpp engine/backend.cpp fuzz/engine_stub.cpp
+  engine/tensor.cpp engine/dtype.cpp engine/device.cpp engine/backend.cpp util/fs.cpp fuzz/engine_stub.cpp
 FUZZ_OBJS := $(FUZZ_LIB_SRCS:%.cpp=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 

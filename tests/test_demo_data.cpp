@@ -9,8 +9,8 @@
 #include <unistd.h>
 #include <vector>
 
-#include "cli/demo_data.h"
-#include "cli/demo_glyphs.h"
+#include "demo/data.h"
+#include "demo/glyphs.h"
 #include "engine/error.h"
 
 using namespace ish;

@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/demo_config.h"
-#include "cli/demo_results.h"
-#include "cli/demo_run.h"
+#include "demo/config.h"
+#include "demo/results.h"
+#include "demo/run.h"
 #include "engine/error.h"
 #include "eval/detectors.h"
 #include "eval/npy.h"

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/error.h"
 #include "eval/benchmark.h"
 #include "eval/npy.h"
 #include "tests/util.h"
@@ -74,5 +75,75 @@ TEST_CASE("eval evaluate writes OpenOOD's CSV, scores, results.json and report.h
   CHECK(html.find("<script") == std::string::npos);
   CHECK(html.find("src=") == std::string::npos);  // self-contained
   CHECK(html.find("href='http") == std::string::npos);
+}
+}
+
+namespace {
+// What evaluate() asked of one detector; kept outside it (evaluate() owns and destroys the detectors).
+struct Calls {
+  int fits = 0, scores = 0;
+  std::vector<int64_t> scored_sizes;
+};
+// Wraps a real detector and counts what evaluate() asks of it.
+struct Counting : eval::Detector {
+  std::unique_ptr<eval::Detector> d;
+  Calls* calls;
+  Counting(std::unique_ptr<eval::Detector> inner, Calls* c) : d(std::move(inner)), calls(c) {}
+  std::string name() const override { return d->name(); }
+  eval::HParams params() const override { return d->params(); }
+  void set_params(const eval::HParams& p) override { d->set_params(p); }
+  std::vector<eval::HParams> grid() const override { return d->grid(); }
+  bool needs_id_train() const override { return d->needs_id_train(); }
+  bool needs_id_val() const override { return d->needs_id_val(); }
+  void fit(const eval::FitInputs& in) override { calls->fits++, d->fit(in); }
+  eval::Scores score(const eval::FeatureSet& f, const eval::ImageStream* im) override {
+    calls->scores++;
+    calls->scored_sizes.push_back(f.size());
+    return d->score(f, im);
+  }
+};
+}  // namespace
+
+TEST_SUITE("cpu") {
+TEST_CASE("eval evaluate fits each detector once and scores ID test once, each OOD set once") {
+  auto T = test::load_fixture("eval_detectors.safetensors");
+  eval::EvalInputs in;
+  in.fc = {T.at("fc.W"), T.at("fc.b")};
+  in.id_test = named(T, "toy", "test");
+  in.id_val = named(T, "val", "val");
+  in.ood_val = named(T, "oodval", "oodval");
+  in.id_train = named(T, "train", "train");
+  in.near = {named(T, "oodA", "ood")};
+  in.far = {named(T, "oodB", "oodval"), named(T, "oodC", "ood")};
+  eval::EvalConfig cfg;
+  cfg.postprocessors = {"knn", "react"};
+  cfg.fixed["knn"] = {{"K", 5}};
+  cfg.grids["react"] = {{{"percentile", 80}}, {{"percentile", 90}}, {{"percentile", 95}}};
+  std::vector<std::unique_ptr<eval::Detector>> dets;
+  std::vector<Calls> c(cfg.postprocessors.size());
+  for (size_t k = 0; k < c.size(); k++)
+    dets.push_back(std::make_unique<Counting>(eval::make_detector(cfg.postprocessors[k], in.fc), &c[k]));
+  auto res = eval::evaluate(in, cfg, std::move(dets));
+  REQUIRE(res.size() == 2);
+  // knn: fixed K, no APS: ID test + 3 OOD sets.
+  CHECK(c[0].fits == 1);
+  CHECK(c[0].scores == 4);
+  CHECK(c[0].scored_sizes == std::vector<int64_t>{in.id_test.f.size(), in.near[0].f.size(), in.far[0].f.size(), in.far[1].f.size()});
+  CHECK(res[0].params == eval::HParams{{"K", 5}});
+  // react: APS over the given 3-point grid (ID val and OOD val per point), then the test sets.
+  CHECK(c[1].fits == 1);
+  CHECK(c[1].scores == 3 * 2 + 4);
+  CHECK(res[1].searched);
+  REQUIRE(res[1].aps.trace.size() == 3);
+  CHECK(res[1].aps.trace[1].first == eval::HParams{{"percentile", 90}});
+  // The same numbers as a plain evaluate() that builds its own detectors.
+  auto again = eval::evaluate(in, cfg);
+  for (size_t k = 0; k < 2; k++) {
+    CHECK(again[k].id_test.conf == res[k].id_test.conf);
+    CHECK(again[k].far_mean.auroc == res[k].far_mean.auroc);
+  }
+  // Detectors that do not match the names are refused.
+  auto wrong = eval::make_detectors({"msp", "knn"}, in.fc, nullptr);
+  CHECK_THROWS_AS(eval::evaluate(in, cfg, std::move(wrong)), Error);
 }
 }

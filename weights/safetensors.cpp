@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "util/fs.h"
 #include "weights/text.h"
 
 namespace ish::st {
@@ -250,33 +251,10 @@ std::string serialize(const std::vector<std::pair<std::string, Tensor>>& tensors
 
 void save(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
           const std::map<std::string, std::string>& metadata) {
-  std::string bytes = serialize(tensors, metadata);
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  ISH_CHECK(fd >= 0, tmp, ": cannot create (", std::strerror(errno), ")");
-  auto give_up = [&](const char* what) {
-    int e = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    fail(tmp, ": ", what, " failed (", std::strerror(e), ")");
-  };
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) give_up("write");
-    done += (size_t)w;
-  }
-  if (::fsync(fd) != 0) give_up("fsync");
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    fail(path, ": rename failed (", std::strerror(e), ")");
-  }
-  std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
-  int dfd = ::open(dir.empty() ? "/" : dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dfd >= 0) { ::fsync(dfd); ::close(dfd); }  // make the rename durable
+  util::AtomicWriteOptions o;
+  o.make_parents = false;
+  o.durable = true;  // checkpoints must survive a crash right after the save
+  util::atomic_write(path, serialize(tensors, metadata), o);
 }
 
 }  // namespace ish::st

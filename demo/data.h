@@ -1,6 +1,6 @@
 // The demo's data (`ishscale demo`), all built at run time from Debian packages:
 //   - Fashion-MNIST from dataset-fashion-mnist (gzip'd IDX files, parsed here with zlib);
-//   - notMNIST-style letters A-Z rendered with stb_truetype from the DejaVu fonts (cli/demo_glyphs.h);
+//   - notMNIST-style letters A-Z rendered with stb_truetype from the DejaVu fonts (demo/glyphs.h);
 //   - Gaussian noise.
 // ID = Fashion-MNIST classes 0-5; near-OOD = classes 6-9 of the test split; far-OOD = letters from the
 // test faces + noise. APS validation: held-out ID training images vs letters from a held-out face.

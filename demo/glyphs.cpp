@@ -2,7 +2,7 @@
 #define STB_TRUETYPE_IMPLEMENTATION
 #include <stb/stb_truetype.h>
 
-#include "cli/demo_glyphs.h"
+#include "demo/glyphs.h"
 
 #include <sys/stat.h>
 

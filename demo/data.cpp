@@ -1,4 +1,4 @@
-#include "cli/demo_data.h"
+#include "demo/data.h"
 
 #include <zlib.h>
 
@@ -6,7 +6,7 @@
 #include <cmath>
 #include <map>
 
-#include "cli/demo_glyphs.h"
+#include "demo/glyphs.h"
 #include "engine/error.h"
 #include "engine/rng.h"
 

@@ -3,26 +3,18 @@
 // --quick); then GB/s of each hand-written kernel
 // at a ResNet-50-sized problem against the device-to-device copy roof. CUDA-event timing after
 // warm-up, median of the repeats. --json FILE writes the same keys as tools/torch_baseline.py.
-#include "cli/bench.h"
-#include "engine/error.h"
-
-#ifndef ISHSCALE_CUDA
-namespace ish::cli {
-int bench_gpu(int, char**) { fail("bench: this build has no CUDA (build with nvcc and cuDNN present, CUDA=1)"); }
-}  // namespace ish::cli
-#else
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "cli/args.h"
+#include "bench/bench.h"
+#include "engine/error.h"
 #include "engine/autograd.h"
 #include "engine/cuda/backend.h"
 #include "engine/cuda/runtime.h"
@@ -31,8 +23,9 @@ int bench_gpu(int, char**) { fail("bench: this build has no CUDA (build with nvc
 #include "models/resnet.h"
 #include "train/ish.h"
 #include "train/sgd.h"
+#include "util/fs.h"
 
-namespace ish::cli {
+namespace ish::bench {
 namespace {
 
 // Median milliseconds of `iters` runs of fn after `warmup` runs, timed with events on our stream.
@@ -62,9 +55,7 @@ double time_ms(const std::function<void()>& fn, int warmup, int iters) {
 std::string g_json_path;
 void save_json(const nlohmann::json& out) {
   if (g_json_path.empty()) return;
-  std::ofstream f(g_json_path);
-  ISH_CHECK(f.good(), "bench: cannot write ", g_json_path);
-  f << out.dump(2) << "\n";
+  util::atomic_write(g_json_path, out.dump(2) + "\n");
 }
 
 Tensor labels(int64_t n) {
@@ -259,14 +250,11 @@ void bench_kernels(nlohmann::json& out, int iters) {
 
 }  // namespace
 
-int bench_gpu(int argc, char** argv) {
-  Args a(argc, argv, {"--quick", "--no-models", "--no-kernels", "--deterministic"});
-  const std::string json_path = a.get("--json");
-  g_json_path = json_path;
-  const int iters = (int)a.get_int("--iters", 20);
-  const bool quick = a.flag("--quick"), no_models = a.flag("--no-models"), no_kernels = a.flag("--no-kernels");
-  cuda::options().deterministic = a.flag("--deterministic");
-  a.finish();
+int run_gpu(const GpuOptions& o) {
+  g_json_path = o.json;
+  const int iters = o.iters;
+  const bool quick = o.quick, no_models = !o.models, no_kernels = !o.kernels;
+  cuda::options().deterministic = o.deterministic;
   ISH_CHECK(iters >= 1, "bench: --iters must be >= 1");
   ISH_CHECK(dev::cuda_available(), "bench: no GPU: ", dev::cuda_unavailable_reason());
   cudaDeviceProp prop{};
@@ -289,5 +277,4 @@ int bench_gpu(int argc, char** argv) {
   return 0;
 }
 
-}  // namespace ish::cli
-#endif
+}  // namespace ish::bench

@@ -10,17 +10,16 @@
 #include <ctime>
 #include <cstring>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "cli/args.h"
-#include "cli/bench.h"
+#include "bench/bench.h"
 #include "engine/error.h"
 #include "engine/image/image.h"
 #include "engine/image/transform.h"
+#include "util/fs.h"
 
-namespace ish::cli {
+namespace ish::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -122,24 +121,17 @@ Rate run_baseline(const std::string& python, const std::string& script, const st
 
 }  // namespace
 
-int bench_pipeline(int argc, char** argv) {
-  Args a(argc, argv, {"--pipeline", "--no-baseline"});
-  a.flag("--pipeline");
-  const int threads = (int)a.get_int("--threads", 1);
-  const int repeat = (int)a.get_int("--repeat", 20);
-  const int nrounds = (int)a.get_int("--rounds", 3);
-  const int resize = (int)a.get_int("--resize", 256), crop = (int)a.get_int("--crop", 224);
-  const std::string json_path = a.get("--json");
-  const bool baseline = !a.flag("--no-baseline");
-  std::string script = a.get("--baseline-script");
-  const std::string python = a.get("--python", "/usr/bin/python3");
+int run_pipeline(const PipelineOptions& o) {
   std::vector<std::string> files;
-  for (const auto& d : a.all("--images")) {
+  for (const auto& d : o.files) {
     auto more = access((d + "/.").c_str(), F_OK) == 0 ? list_dir(d) : std::vector<std::string>{d};
     files.insert(files.end(), more.begin(), more.end());
   }
-  for (const auto& p : a.positional()) files.push_back(p);
-  a.finish();
+  const int threads = o.threads, repeat = o.repeat, nrounds = o.rounds, resize = o.resize, crop = o.crop;
+  const bool baseline = o.baseline;
+  const std::string& json_path = o.json;
+  const std::string& python = o.python;
+  std::string script = o.baseline_script;
   if (files.empty())
     for (const char* p : kDefaultImages) files.push_back(p);
   ISH_CHECK(!files.empty(), "bench: no images");
@@ -219,12 +211,8 @@ int bench_pipeline(int argc, char** argv) {
     j["ratio_per_core"] = ours_core / best_pil.wall;
     j["ratio_cpu_time"] = best_cpu / best_pil.cpu;
   }
-  if (!json_path.empty()) {
-    std::ofstream f(json_path);
-    ISH_CHECK(f, "bench: cannot write ", json_path);
-    f << j.dump(2) << "\n";
-  }
+  if (!json_path.empty()) util::atomic_write(json_path, j.dump(2) + "\n");
   return 0;
 }
 
-}  // namespace ish::cli
+}  // namespace ish::bench

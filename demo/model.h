@@ -4,8 +4,8 @@
 #include <memory>
 #include <string>
 
-#include "cli/demo_config.h"
-#include "cli/demo_data.h"
+#include "demo/config.h"
+#include "demo/data.h"
 #include "eval/detectors.h"
 #include "eval/features.h"
 #include "models/resnet.h"
@@ -36,9 +36,6 @@ PhaseResult train_phase(models::ResNet& model, const DemoData& d, const DemoConf
 
 // Eval-mode forward over an image set: logits, pooled features, labels (-1 for OOD). CPU tensors.
 eval::FeatureSet extract(models::ResNet& model, const ImageSet& s, const DemoData& d, int64_t batch);
-
-// The fc layer as the detectors want it (CPU copies).
-eval::Fc fc_of(models::ResNet& model);
 
 // ODIN's view of the network (eval's ResNetGradNet) with the demo's one-channel normalisation std.
 class DemoGradNet : public eval::ResNetGradNet {

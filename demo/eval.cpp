@@ -1,11 +1,11 @@
-#include "cli/demo_eval.h"
+#include "demo/eval.h"
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 
-#include "cli/demo_model.h"
-#include "eval/aps.h"
+#include "demo/model.h"
+#include "eval/run.h"
 
 namespace ish::demo {
 namespace {
@@ -33,7 +33,7 @@ ModelEval evaluate_model(models::ResNet& model, const DemoData& d, const DemoCon
   model.eval();
   auto named = [&](const ImageSet& s) { return eval::NamedSet{s.name, extract(model, s, d, B), nullptr}; };
   eval::EvalInputs in;
-  in.fc = fc_of(model);
+  in.fc = eval::fc_of(model);
   in.id_test = named(d.id_test);
   in.id_val = named(d.id_val);
   in.ood_val = named(d.ood_val);
@@ -56,25 +56,12 @@ ModelEval evaluate_model(models::ResNet& model, const DemoData& d, const DemoCon
   eval::EvalConfig cfg;
   for (auto& n : eval::detector_names())
     if (n != "odin") cfg.postprocessors.push_back(n);
-  // ViM's reference grid (dim 256, 1000) assumes 2048 features; on a narrower net it is searched over
-  // shares of the feature dimension with eval's APS, and evaluate() then takes the winner as fixed.
-  eval::ApsResult vim_aps;
+  // ViM's reference grid (dim 256, 1000) assumes 2048 features; on a narrower net APS searches shares of
+  // the feature dimension instead.
   const int64_t D = model.feature_dim();
-  const bool vim_own_grid = D <= 1000;
-  if (vim_own_grid) {
-    auto vim = eval::make_detector("vim", in.fc);
-    eval::FitInputs fi;
-    fi.id_train = &in.id_train.f;
-    vim->fit(fi);
-    std::vector<eval::HParams> grid;
-    for (int64_t div : {8, 4, 2}) grid.push_back({{"dim", (double)std::max<int64_t>(1, D / div)}});
-    vim_aps = eval::aps_search(*vim, in.id_val.f, in.ood_val.f, grid);
-    cfg.fixed["vim"] = vim_aps.best;
-  }
+  if (D <= 1000)
+    for (int64_t div : {8, 4, 2}) cfg.grids["vim"].push_back({{"dim", (double)std::max<int64_t>(1, D / div)}});
   me.pps = eval::evaluate(in, cfg);
-  if (vim_own_grid)
-    for (auto& r : me.pps)
-      if (r.name == "vim") r.searched = true, r.aps = vim_aps;
 
   // ODIN re-runs the network (a forward and a backward per image and grid point): on the CPU it runs
   // with its default T and eps on a prefix of each set (DemoConfig::odin_max).
@@ -90,7 +77,7 @@ ModelEval evaluate_model(models::ResNet& model, const DemoData& d, const DemoCon
     oi.far = {prefix(in.far[0], d.letters, d, B, L), prefix(in.far[1], d.noise, d, B, L)};
     eval::EvalConfig oc;
     oc.postprocessors = {"odin"};
-    if (!c.odin_aps) oc.fixed["odin"] = eval::make_detector("odin", in.fc, &net)->params();
+    oc.aps = c.odin_aps;  // off: its default T and eps
     auto r = eval::evaluate(oi, oc);
     me.pps.push_back(std::move(r.at(0)));
   }

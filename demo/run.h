@@ -2,7 +2,7 @@
 // every detector on the three models for each seed, and writes results.json, report.html, OpenOOD CSVs
 // and score dumps under config.out. Returns the process exit code.
 #pragma once
-#include "cli/demo_config.h"
+#include "demo/config.h"
 
 namespace ish::demo {
 

@@ -1,4 +1,4 @@
-#include "cli/demo_run.h"
+#include "demo/run.h"
 
 #include <cblas.h>
 #include <malloc.h>
@@ -10,12 +10,13 @@
 #include <cstdio>
 #include <fstream>
 
-#include "cli/demo_data.h"
-#include "cli/demo_eval.h"
-#include "cli/demo_model.h"
-#include "cli/demo_results.h"
+#include "demo/data.h"
+#include "demo/eval.h"
+#include "demo/model.h"
+#include "demo/results.h"
 #include "eval/npy.h"
 #include "models/state_dict.h"
+#include "util/fs.h"
 
 namespace ish::demo {
 namespace {
@@ -27,13 +28,6 @@ double cpu_seconds() {
   getrusage(RUSAGE_SELF, &u);
   return (double)u.ru_utime.tv_sec + 1e-6 * (double)u.ru_utime.tv_usec + (double)u.ru_stime.tv_sec +
          1e-6 * (double)u.ru_stime.tv_usec;
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream f(path);
-  ISH_CHECK(f, "cannot write ", path);
-  f << text;
-  ISH_CHECK(f.good(), "error writing ", path);
 }
 
 // Threads for the CPU backend. OpenMP and OpenBLAS threads spin while waiting; on a machine whose cores
@@ -70,7 +64,7 @@ int run_demo(const DemoConfig& c) {
   std::printf("ishscale demo: profile '%s' on %s\n%s", c.profile.c_str(), c.device.c_str(), describe(c).c_str());
   for (auto& cut : c.cuts) std::printf("  cut: %s\n", cut.c_str());
   std::fflush(stdout);
-  eval::make_dirs(c.out);
+  util::make_dirs(c.out);
 
   DemoData d = build_demo_data(c.paths, c.sizes, c.data_seed);
   std::printf("data (%.1fs): ID train %lld, ID val %lld, ID fit %lld, ID test %lld | near %s %lld | far %s %lld (%zu "
@@ -110,10 +104,10 @@ int run_demo(const DemoConfig& c) {
   }
   run.wall_seconds = since(t0);
   run.cpu_seconds = cpu_seconds();
-  write_file(c.out + "/results.json", results_json(run, d));
+  util::atomic_write(c.out + "/results.json", results_json(run, d));
   write_report(run, c.out + "/report.html");
   std::string table = summary_table(run);
-  write_file(c.out + "/summary.txt", table);
+  util::atomic_write(c.out + "/summary.txt", table);
   std::printf("\n%s\n", table.c_str());
   for (auto& cut : c.cuts) std::printf("cut: %s\n", cut.c_str());
   std::printf("wrote %s/{results.json,report.html,summary.txt} and per model seed*/<training>/{ood/*.csv,scores/}\n",

@@ -1,4 +1,4 @@
-#include "cli/demo_results.h"
+#include "demo/results.h"
 
 #include <cmath>
 #include <cstdio>
@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
+#include "util/fs.h"
+#include "util/html.h"
 
 namespace ish::demo {
 
@@ -216,18 +218,6 @@ std::string summary_table(const DemoRun& r) {
 }
 
 namespace {
-std::string esc(const std::string& s) {
-  std::string o;
-  for (char ch : s) {
-    if (ch == '<') o += "&lt;";
-    else if (ch == '>') o += "&gt;";
-    else if (ch == '&') o += "&amp;";
-    else if (ch == '"') o += "&quot;";
-    else if (ch == '\'') o += "&#39;";
-    else o += ch;
-  }
-  return o;
-}
 std::string cell_html(const MeanStd& m) {
   char b[64];
   if (m.values.size() > 1) std::snprintf(b, sizeof b, "%.2f &plusmn; %.2f", m.mean, m.std);
@@ -246,10 +236,10 @@ void write_report(const DemoRun& r, const std::string& path) {
                   "<h1>ishscale demo: Fashion-MNIST OOD benchmark</h1>\n";
   o += "<p>ID: Fashion-MNIST classes 0-5. Near-OOD: classes 6-9 of the test split. Far-OOD: letters A-Z rendered "
        "from " + std::to_string(r.faces.size()) + " DejaVu faces, and Gaussian noise. APS: held-out ID training images "
-       "vs letters of a held-out face (" + esc(r.val_face) + ").</p>\n<pre>" + esc(describe(c)) + "</pre>\n";
+       "vs letters of a held-out face (" + util::html_escape(r.val_face) + ").</p>\n<pre>" + util::html_escape(describe(c)) + "</pre>\n";
   if (!c.cuts.empty()) {
-    o += "<p>Cut against the full configuration (profile '" + esc(c.profile) + "' on " + esc(c.device) + "):</p><ul>";
-    for (auto& cut : c.cuts) o += "<li>" + esc(cut) + "</li>";
+    o += "<p>Cut against the full configuration (profile '" + util::html_escape(c.profile) + "' on " + util::html_escape(c.device) + "):</p><ul>";
+    for (auto& cut : c.cuts) o += "<li>" + util::html_escape(cut) + "</li>";
     o += "</ul>\n";
   }
   std::vector<std::string> trainings;
@@ -271,7 +261,7 @@ void write_report(const DemoRun& r, const std::string& path) {
     for (size_t i = 0; i < trainings.size(); i++) o += "<th>near</th><th>far</th>";
     o += "</tr>";
     for (const std::string& dn : detector_order(r)) {
-      o += "<tr><td>" + esc(dn) + "</td>";
+      o += "<tr><td>" + util::html_escape(dn) + "</td>";
       for (auto& t : trainings) {
         auto ev = of_training(r, t);
         for (bool far : {false, true})
@@ -291,16 +281,13 @@ void write_report(const DemoRun& r, const std::string& path) {
     o += "<h2>" + training_label(t) + "</h2><p>Per-seed reports:";
     for (auto* e : ev) {
       std::string rel = e->dir.compare(0, base.size(), base) == 0 ? e->dir.substr(base.size()) : e->dir;
-      o += " <a href='" + esc(rel) + "/report.html'>seed " + std::to_string(e->seed) + "</a>";
+      o += " <a href='" + util::html_escape(rel) + "/report.html'>seed " + std::to_string(e->seed) + "</a>";
     }
-    o += "</p><iframe title='" + training_label(t) + "' srcdoc='" + esc(eval::report_html(ev.front()->pps, ev.front()->opt)) +
+    o += "</p><iframe title='" + training_label(t) + "' srcdoc='" + util::html_escape(eval::report_html(ev.front()->pps, ev.front()->opt)) +
          "'></iframe>\n";
   }
   o += "</body></html>\n";
-  std::FILE* f = std::fopen(path.c_str(), "w");
-  ISH_CHECK(f, "cannot write ", path);
-  const bool ok = std::fwrite(o.data(), 1, o.size(), f) == o.size();
-  ISH_CHECK(std::fclose(f) == 0 && ok, "error writing ", path);
+  util::atomic_write(path, o);
 }
 
 }  // namespace ish::demo

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/demo_data.h"
+#include "demo/data.h"
 
 namespace ish::demo {
 

@@ -1,4 +1,4 @@
-#include "cli/demo_config.h"
+#include "demo/config.h"
 
 #include <nlohmann/json.hpp>
 

@@ -3,9 +3,9 @@
 #include <string>
 #include <vector>
 
-#include "cli/demo_config.h"
-#include "cli/demo_data.h"
-#include "cli/demo_eval.h"
+#include "demo/config.h"
+#include "demo/data.h"
+#include "demo/eval.h"
 #include "eval/benchmark.h"
 
 namespace ish::demo {

@@ -1,4 +1,4 @@
-#include "cli/demo_model.h"
+#include "demo/model.h"
 
 #include <algorithm>
 #include <chrono>
@@ -8,6 +8,7 @@
 #include "engine/ops.h"
 #include "eval/npy.h"
 #include "models/state_dict.h"
+#include "util/fs.h"
 
 namespace ish::demo {
 
@@ -36,7 +37,7 @@ std::unique_ptr<train::InMemoryDataset> as_dataset(const ImageSet& s, const Demo
 
 PhaseResult train_phase(models::ResNet& model, const DemoData& d, const DemoConfig& c, const TrainPhase& ph,
                         bool ish, uint64_t seed, const std::string& name, const std::string& dir) {
-  eval::make_dirs(dir);
+  util::make_dirs(dir);
   auto ds = as_dataset(d.train, d, c.augment);
   train::TrainConfig tc;
   tc.arch = c.arch;
@@ -96,15 +97,6 @@ eval::FeatureSet extract(models::ResNet& model, const ImageSet& s, const DemoDat
       N);
   f.validate(s.name);
   return f;
-}
-
-eval::Fc fc_of(models::ResNet& model) {
-  eval::Fc fc;
-  model.visit([&](const std::string& name, Tensor& t, models::EntryKind) {
-    if (name == "fc.weight") fc.W = t.to(Device::CPU).clone();
-    if (name == "fc.bias") fc.b = t.to(Device::CPU).clone();
-  });
-  return fc;
 }
 
 eval::ImageStream image_stream(const ImageSet& s, const DemoData& d, int64_t batch, int64_t limit) {

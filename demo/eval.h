@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "cli/demo_config.h"
-#include "cli/demo_data.h"
+#include "demo/config.h"
+#include "demo/data.h"
 #include "eval/benchmark.h"
 #include "models/resnet.h"
 

@@ -1,0 +1,44 @@
+// eval/params.h: the text forms of --postprocessor, --set and --near/--far.
+#include <doctest/doctest.h>
+
+#include "engine/error.h"
+#include "eval/params.h"
+
+using namespace ish;
+
+TEST_SUITE("cpu") {
+TEST_CASE("eval params: postprocessor lists") {
+  CHECK(eval::parse_postprocessors("msp") == std::vector<std::string>{"msp"});
+  CHECK(eval::parse_postprocessors("msp,knn,,vim,") == std::vector<std::string>{"msp", "knn", "vim"});
+  CHECK(eval::parse_postprocessors("all") == eval::detector_names());
+  CHECK_THROWS_WITH_AS(eval::parse_postprocessors("msp,nope"), doctest::Contains("unknown postprocessor 'nope'"), Error);
+  CHECK_THROWS_WITH_AS(eval::parse_postprocessors("knn,knn"), doctest::Contains("listed twice"), Error);
+  CHECK_THROWS_AS(eval::parse_postprocessors(""), Error);
+  CHECK_THROWS_AS(eval::parse_postprocessors(",,"), Error);
+  CHECK_THROWS_AS(eval::parse_postprocessors("MSP"), Error);  // names are case-sensitive, as OpenOOD's
+}
+
+TEST_CASE("eval params: --set PP.KEY=VALUE") {
+  std::map<std::string, eval::HParams> fixed;
+  eval::parse_set("knn.K=100", &fixed);
+  eval::parse_set("vim.dim=1000", &fixed);
+  eval::parse_set("knn.x=-2.5e-1", &fixed);
+  CHECK(fixed.size() == 2);
+  CHECK(fixed["knn"] == eval::HParams{{"K", 100}, {"x", -0.25}});
+  CHECK(fixed["vim"] == eval::HParams{{"dim", 1000}});
+  for (const char* bad : {"knn", "knn.K", "knn=5", ".K=5", "knn.=5", "knn.K=", "knn.K=5x", "knn.K=abc", "knn.K=nan",
+                          "knn.K=inf", "knn.K=1e999", "nope.K=5"})
+    CHECK_THROWS_AS(eval::parse_set(bad, &fixed), Error);
+  CHECK(fixed["knn"].size() == 2);  // failed items add nothing
+}
+
+TEST_CASE("eval params: NAME=LIST") {
+  eval::ListSpec s = eval::parse_named_list("ssb_hard=lists/test_ssb_hard.txt", "/data", "--near");
+  CHECK(s.name == "ssb_hard");
+  CHECK(s.list == "/data/lists/test_ssb_hard.txt");
+  CHECK(s.root == "/data");
+  CHECK(eval::parse_named_list("a=/abs/list.txt", "/data", "--far").list == "/abs/list.txt");
+  for (const char* bad : {"", "name", "=list.txt", "name="})
+    CHECK_THROWS_WITH_AS(eval::parse_named_list(bad, "/data", "--far"), doctest::Contains("--far wants NAME=LIST"), Error);
+}
+}
