@@ -20,7 +20,8 @@ void usage() {
       "                     --near NAME=LIST... --far NAME=LIST...) [--data-root DIR] [--out DIR] [flags]\n"
       "  --weights, --ckpt-path  safetensors or PyTorch .pth (torchvision names)\n"
       "  --arch                  resnet18|34|50|101|152 (default resnet50)\n"
-      "  --postprocessor         msp mls ebo react ash ash_p ash_s scale gen knn vim mds odin, a comma list, or all\n"
+      "  --postprocessor         msp mls ebo react ash ash_p ash_s scale gen knn vim mds odin nci fdbd nnguide\n"
+      "                          caref cadref optfs adascale_a adascale_l, a comma list, or all\n"
       "                          (default msp, as the reference script)\n"
       "  --benchmark imagenet    OpenOOD v1.5 lists under DATA_ROOT/benchmark_imglist/imagenet, images under\n"
       "                          images_largescale/ (Textures: images_classic/)\n"
@@ -29,9 +30,14 @@ void usage() {
       "  --data-root DIR         default ./data\n"
       "  --percentile P          fix react/ash/ash_p/ash_s/scale's percentile and skip their APS\n"
       "  --no-aps                use every detector's default hyper-parameters\n"
-      "  --set PP.KEY=VALUE      fix one hyper-parameter (repeatable), e.g. --set knn.K=100 --set vim.dim=1000\n"
+      "  --set PP.KEY=VALUE      fix one hyper-parameter (repeatable), e.g. --set knn.K=100 --set vim.dim=1000;\n"
+      "                          a word where the key takes one: --set cadref.logit_method=Energy|MSP|MaxLogit|GEN.\n"
+      "                          adascale_{a,l}: k1 sizes the perturbed-activation term and k2 the shift term\n"
+      "                          (OpenOOD's names; the paper swaps them)\n"
       "  --out DIR               default results/<arch>: ood/<pp>.csv, scores/, results.json, report.html\n"
-      "  --save-score            write scores/<pp>/<split>/<dataset>/{conf,pred,gt}.npy\n"
+      "  --save-score            write scores/<pp>/<split>/<dataset>/{conf,pred,gt}.npy (adascale: also\n"
+      "                          qprime.npy, percentile.npy, and the ECDF fit set's under scores/<pp>/fit/)\n"
+      "  --save-aux              adascale: also feature_perturbed.npy [N,D] beside each qprime.npy\n"
       "  --save-csv              write ood/<pp>.csv (always on; accepted for compatibility)\n"
       "  --batch-size N          default 200 (the reference's)\n"
       "  --device cpu|cuda       default cuda when available\n"
@@ -48,7 +54,7 @@ void usage() {
 int cmd_eval(int argc, char** argv) {
   for (int i = 0; i < argc; i++)
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) { usage(); return 0; }
-  Args args(argc, argv, {"--save-score", "--save-csv", "--recompute", "--strict", "--no-aps", "--no-report"});
+  Args args(argc, argv, {"--save-score", "--save-aux", "--save-csv", "--recompute", "--strict", "--no-aps", "--no-report"});
   args.alias("--ckpt-path", "--weights");
   const std::string weights_path = args.get("--weights");
   const std::string arch = args.get("--arch", "resnet50");
@@ -80,12 +86,15 @@ int cmd_eval(int argc, char** argv) {
   for (auto& v : args.all("--far")) b.far.push_back(eval::parse_named_list(v, root, "--far"));
   eval::RunOptions ro;
   ro.extract.batch_size = (int)batch;
+  ro.cfg.batch_size = (int)batch;  // NNGuide's bank size follows the loader batch, as in the reference
   ro.extract.threads = (int)threads;
   ro.extract.strict = args.flag("--strict");
   ro.extract.recompute = args.flag("--recompute");
   ro.extract.cache_dir = args.get("--cache-dir", out + "/cache");
   ro.out.out_dir = out;
   ro.out.save_score = args.flag("--save-score");
+  ro.cfg.save_aux = args.flag("--save-aux");
+  ISH_CHECK(!ro.cfg.save_aux || ro.out.save_score, "eval: --save-aux needs --save-score");
   args.flag("--save-csv");
   ro.out.report = !args.flag("--no-report");
   ro.cfg.aps = !args.flag("--no-aps");

@@ -113,7 +113,8 @@ std::vector<PPResult> evaluate(const EvalInputs& in, const EvalConfig& cfg,
           hparams_str(det->params()));
     }
     r.params = det->params();
-    log(name + ": " + (r.params.empty() ? std::string("no hyper-parameters") : hparams_str(r.params)) +
+    r.params_text = hparams_str(r.params, *det);
+    log(name + ": " + (r.params.empty() ? std::string("no hyper-parameters") : r.params_text) +
         (r.searched ? " (APS, val AUROC " + std::to_string(r.aps.best_auroc) + ")" : ""));
     r.id_test = det->score(in.id_test.f, in.id_test.images ? &in.id_test.images : nullptr);
     sanitize(r.id_test);

@@ -49,6 +49,7 @@ struct DatasetResult {
 struct PPResult {
   std::string name;
   HParams params;      // the values used
+  std::string params_text;  // the same as text, with words where a key takes one
   bool searched = false;
   ApsResult aps;       // when searched
   Scores id_test;      // ID test scores

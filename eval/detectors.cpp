@@ -29,6 +29,16 @@ std::string hparams_str(const HParams& p) {
   return os.str();
 }
 
+std::string hparams_str(const HParams& p, const Detector& d) {
+  std::ostringstream os;
+  for (size_t i = 0; i < p.size(); i++) {
+    const std::string w = d.param_word_of(p[i].first, p[i].second);  // "logit_method=GEN", not "=3"
+    os << (i ? " " : "") << p[i].first << "=";
+    if (w.empty()) os << p[i].second; else os << w;
+  }
+  return os.str();
+}
+
 void Detector::set_params(const HParams& p) {
   ISH_CHECK(p.empty(), name(), " takes no hyper-parameters (got ", hparams_str(p), ")");
 }

@@ -49,6 +49,8 @@ struct Scores {
 // Hyper-parameters in OpenOOD's argument order, e.g. {{"gamma", 0.1}, {"M", 100}}.
 using HParams = std::vector<std::pair<std::string, double>>;
 std::string hparams_str(const HParams& p);  // "gamma=0.1 M=100"
+class Detector;
+std::string hparams_str(const HParams& p, const Detector& d);  // words where a key takes one
 
 // ODIN needs the network. Images are normalised NHWC float [B,H,W,3] on the CPU.
 class InputGradNet {

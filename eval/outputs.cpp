@@ -78,6 +78,7 @@ void write_outputs(const std::vector<PPResult>& results, const EvalInputs& in, c
     }
     nlohmann::json p;
     p["hyperparams"] = params_json(r.params);
+    p["hyperparams_text"] = r.params_text;
     p["aps"] = r.searched;
     if (r.searched) {
       nlohmann::json tr = nlohmann::json::array();

@@ -1,6 +1,7 @@
 #include "eval/params.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -51,9 +52,14 @@ void parse_set(const std::string& text, std::map<std::string, HParams>* fixed) {
   ISH_CHECK(known(pp), "eval: --set ", text, ": unknown postprocessor '", pp, "' (known: ", known_list(), ")");
   char* end = nullptr;
   errno = 0;
-  const double x = std::strtod(num.c_str(), &end);
-  ISH_CHECK(end && end != num.c_str() && *end == 0 && errno != ERANGE && std::isfinite(x), "eval: --set ", text,
-            ": '", num, "' is not a finite number");
+  double x = std::strtod(num.c_str(), &end);
+  const bool numeric = end && end != num.c_str() && *end == 0;
+  if (!numeric && std::isalpha((unsigned char)num[0])) {
+    x = param_word(pp, key, num);  // a word where the key takes one (cadref.logit_method=GEN); throws otherwise
+  } else {
+    ISH_CHECK(numeric && errno != ERANGE && std::isfinite(x), "eval: --set ", text, ": '", num,
+              "' is not a finite number");
+  }
   (*fixed)[pp].push_back({key, x});
 }
 

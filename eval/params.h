@@ -16,8 +16,9 @@ namespace ish::eval {
 std::vector<std::string> parse_postprocessors(const std::string& text);
 
 // "PP.KEY=VALUE" (e.g. "knn.K=100", "vim.dim=1000"): appends {KEY, VALUE} to (*fixed)[PP]. PP must be a
-// known detector; VALUE a whole decimal number (strtod syntax). Whether KEY exists and VALUE is in range
-// is the detector's set_params() to say.
+// known detector; VALUE a whole decimal number (strtod syntax), or a word where KEY takes one
+// ("cadref.logit_method=GEN", mapped by the detector's param_word). Whether KEY exists and VALUE is in
+// range is the detector's set_params() to say.
 void parse_set(const std::string& text, std::map<std::string, HParams>* fixed);
 
 // "NAME=LIST" for --near/--far: the list file is LIST under `root`, its image paths relative to `root`.

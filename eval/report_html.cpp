@@ -151,7 +151,7 @@ std::string report_html(const std::vector<PPResult>& results, const OutputOption
   o << "</table>\n";
   for (auto& r : results) {
     o << "<h2 id='pp-" << util::html_escape(r.name) << "'>" << util::html_escape(r.name) << "</h2>";
-    o << "<p>Hyper-parameters: " << util::html_escape(r.params.empty() ? "none" : hparams_str(r.params)) << (r.searched ? " (chosen by APS)" : "");
+    o << "<p>Hyper-parameters: " << util::html_escape(r.params.empty() ? "none" : r.params_text.empty() ? hparams_str(r.params) : r.params_text) << (r.searched ? " (chosen by APS)" : "");
     if (r.degenerate) o << "; " << r.degenerate << " samples with an undefined score, ranked as -inf";
     o << "; ACC of the detector's own predictions " << num(100 * r.acc_detector) << ".</p>";
     if (r.searched) {

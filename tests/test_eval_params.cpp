@@ -32,6 +32,23 @@ TEST_CASE("eval params: --set PP.KEY=VALUE") {
   CHECK(fixed["knn"].size() == 2);  // failed items add nothing
 }
 
+TEST_CASE("eval params: --set takes a word where the key takes one") {
+  std::map<std::string, eval::HParams> fixed;
+  eval::parse_set("cadref.logit_method=GEN", &fixed);
+  eval::parse_set("cadref.logit_method=Energy", &fixed);
+  REQUIRE(fixed["cadref"].size() == 2);
+  // Each word maps to a distinct value that the detector renders back as the same word.
+  const eval::Fc fc{Tensor::zeros({2, 3}), Tensor::zeros({2})};
+  auto d = eval::make_detector("cadref", fc);
+  CHECK(d->param_word_of("logit_method", fixed["cadref"][0].second) == "GEN");
+  CHECK(d->param_word_of("logit_method", fixed["cadref"][1].second) == "Energy");
+  CHECK(fixed["cadref"][0].second != fixed["cadref"][1].second);
+  CHECK(eval::hparams_str({fixed["cadref"][0]}, *d) == "logit_method=GEN");
+  CHECK_THROWS_WITH_AS(eval::parse_set("cadref.logit_method=Softmax", &fixed), doctest::Contains("logit_method"), Error);
+  CHECK_THROWS_AS(eval::parse_set("knn.K=many", &fixed), Error);  // a numeric key refuses words
+  CHECK(fixed["cadref"].size() == 2);
+}
+
 TEST_CASE("eval params: NAME=LIST") {
   eval::ListSpec s = eval::parse_named_list("ssb_hard=lists/test_ssb_hard.txt", "/data", "--near");
   CHECK(s.name == "ssb_hard");
