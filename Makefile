@@ -2,6 +2,10 @@
 # CUDA sources compile when nvcc is found; CUDA=0|1 overrides the detection.
 SHELL := /bin/bash
 BUILD ?= build
+# SAN=1: sanitizer build in build-san (fuzz/san.mk).
+ifeq ($(SAN),1)
+  include fuzz/san.mk
+endif
 SM ?= 90
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CXX ?= g++
@@ -78,9 +82,9 @@ $(LIB): $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 $(BUILD)/ishscale: $(CLI_OBJS) $(LIB)
-	$(CXX) -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS)
+	$(CXX) $(SAN_LDFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS)
 $(BUILD)/ishscale_tests: $(TEST_OBJS) $(LIB)
-	$(CXX) -o $@ $(TEST_OBJS) $(LIB) $(LDLIBS)
+	$(CXX) $(SAN_LDFLAGS) -o $@ $(TEST_OBJS) $(LIB) $(LDLIBS)
 
 # Golden tensors from PyTorch; regenerated when the script changes.
 $(FIXTURES_STAMP): tools/make_fixtures.py tools/st_io.py $(wildcard tools/fixtures_*.py)
@@ -93,7 +97,8 @@ test: deps
 	tools/lint_launches.sh
 	$(MAKE) -j$(JOBS) all
 	$(MAKE) fixtures
-	ISHSCALE_FIXTURES=$(BUILD)/fixtures ISHSCALE_BIN=$(BUILD)/ishscale $(BUILD)/ishscale_tests
+	$(SAN_PRE) $(SAN_ENV) ISHSCALE_FIXTURES=$(BUILD)/fixtures ISHSCALE_BIN=$(BUILD)/ishscale $(BUILD)/ishscale_tests
+	$(SAN_CHECK)
 
 demo: deps
 	$(MAKE) -j$(JOBS) $(BUILD)/ishscale

@@ -1,5 +1,5 @@
-# libFuzzer targets for the weights readers (included by the Makefile).
-#   make fuzz                      builds fuzz_safetensors and fuzz_pickle, then runs each FUZZ_SECONDS
+# libFuzzer targets for the untrusted-input parsers (included by the Makefile).
+#   make fuzz                      builds every fuzz_<target>, then runs each FUZZ_SECONDS, one after the other
 #   make fuzz FUZZ_SECONDS=600     the corpus grows in $(BUILD)/fuzz/corpus_<target>; a crash is written
 #                                  to $(BUILD)/fuzz/crash_<target>-<sha1>: reproduce it with
 #                                  $(BUILD)/fuzz/fuzz_<target> FILE
@@ -7,11 +7,15 @@
 FUZZ_SECONDS ?= 60
 FUZZ_CXX ?= clang++
 FUZZ_DIR := $(BUILD)/fuzz
-FUZZ_TARGETS := safetensors pickle
+FUZZ_TARGETS := safetensors pickle jpeg stb imglist ckptmeta
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_CXXFLAGS := -std=c++17 -O1 -g -fno-omit-frame-pointer -I. $(FUZZ_SAN)
+# Sections per function, collected at link time: a target links only the code it can reach (the
+# checkpoint reader's translation unit also holds model loading, which the metadata path never calls).
+FUZZ_CXXFLAGS := -std=c++17 -O1 -g -fno-omit-frame-pointer -ffunction-sections -fdata-sections -I. $(FUZZ_SAN)
 FUZZ_LIB_SRCS := weights/safetensors.cpp weights/zip.cpp weights/pickle.cpp weights/pth.cpp weights/load.cpp \
-  engine/tensor.cpp engine/dtype.cpp engine/device_nocuda.cpp fuzz/engine_stub.cpp
+  engine/tensor.cpp engine/dtype.cpp engine/device_nocuda.cpp fuzz/engine_stub.cpp \
+  engine/image/decode.cpp engine/image/decode_jpeg.cpp engine/image/decode_stb.cpp engine/image/imglist.cpp \
+  train/checkpoint.cpp train/config.cpp engine/rng.cpp
 FUZZ_OBJS := $(FUZZ_LIB_SRCS:%.cpp=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 
@@ -26,9 +30,9 @@ fuzz-check:
 $(FUZZ_DIR)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
-$(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.cpp $(FUZZ_OBJS) | fuzz-check
-	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJS) -lz -o $@
-$(FUZZ_DIR)/seeds/.stamp: fuzz/make_seeds.py tools/fixtures_weights.py tools/st_io.py
+$(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.cpp fuzz/fuzz_image.h $(FUZZ_OBJS) | fuzz-check
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJS) -Wl,--gc-sections -ljpeg -lz -o $@
+$(FUZZ_DIR)/seeds/.stamp: fuzz/make_seeds.py tools/fixtures_weights.py tools/st_io.py tools/image_corpus.py
 	$(PY) fuzz/make_seeds.py $(FUZZ_DIR)/seeds
 	@touch $@
 
@@ -40,7 +44,8 @@ fuzz: fuzz-build
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(FUZZ_DIR)/corpus_$$t; \
 	  echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
-	  $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -rss_limit_mb=2048 -timeout=10 \
+	  maxlen=$$(case $$t in jpeg|stb) echo 65536;; imglist) echo 4096;; ckptmeta) echo 8192;; *) echo 16384;; esac); \
+	  $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=$$maxlen -rss_limit_mb=2048 -timeout=10 \
 	    -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crash_$$t- \
 	    $(FUZZ_DIR)/corpus_$$t $(FUZZ_DIR)/seeds/$$t > $(FUZZ_DIR)/$$t.log 2>&1 \
 	    || { tail -n 40 $(FUZZ_DIR)/$$t.log; echo "fuzz: $$t FAILED (log $(FUZZ_DIR)/$$t.log)"; exit 1; }; \
