@@ -113,8 +113,9 @@ def malformed_files():
     for name, data in sorted(good.items()):
         stem, ext = os.path.splitext(name)
         out.append((f"{stem}_ok{ext}", data, 0, ""))
+        # Truncation is detected in every format but GIF (whose decoder, like PIL's, may stop early).
         for frac in (0.1, 0.5, 0.9):
-            out.append((f"{stem}_trunc{int(frac * 100)}{ext}", data[: int(len(data) * frac)], 0, ""))
+            out.append((f"{stem}_trunc{int(frac * 100)}{ext}", data[: int(len(data) * frac)], int(ext != ".gif"), ""))
         out.append((f"{stem}_trunc_magic{ext}", data[:2], 1, "unknown format"))
         # Header damage (first 64 bytes) and body damage, each at a few seeds.
         for s in range(3):

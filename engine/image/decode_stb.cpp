@@ -21,6 +21,7 @@
 #pragma GCC diagnostic pop
 #endif
 
+#include <cctype>
 #include <cstring>
 #include <memory>
 
@@ -37,9 +38,48 @@ Info probe_stb(const uint8_t* data, size_t n, const std::string& name) {
   return Info{w, h, c, sniff(data, n)};
 }
 
+namespace {
+uint32_t le32(const uint8_t* p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
+
+// Bytes of a binary PPM/PGM header (magic, width, height, maxval, one whitespace), as stb parses it.
+size_t pnm_header_bytes(const uint8_t* d, size_t n) {
+  size_t i = 2;
+  for (int field = 0; field < 3; field++) {
+    while (i < n && (std::isspace(d[i]) || d[i] == '#')) {
+      if (d[i] == '#')
+        while (i < n && d[i] != '\n' && d[i] != '\r') i++;
+      else
+        i++;
+    }
+    while (i < n && std::isdigit(d[i])) i++;
+  }
+  return i + 1;
+}
+}  // namespace
+
+// stb fills what is missing from a truncated BMP with zeros, and leaves a truncated PPM/PGM's pixels
+// uninitialised; PIL refuses both ("image file is truncated"), so the sizes are checked here first.
+static void check_complete(const uint8_t* d, size_t n, const Info& info, const std::string& name) {
+  int64_t need = 0;
+  if (info.format == Format::PNM) {
+    const int bytes = stbi_is_16_bit_from_memory(d, (int)n) ? 2 : 1;
+    need = (int64_t)pnm_header_bytes(d, n) + (int64_t)info.w * info.h * info.channels * bytes;
+  } else if (info.format == Format::BMP && n >= 34) {
+    const uint32_t hsz = le32(d + 14);
+    const int bpp = hsz == 12 ? (d[24] | d[25] << 8) : (d[28] | d[29] << 8);
+    const uint32_t compression = hsz == 12 ? 0 : le32(d + 30);
+    if (compression != 0 && compression != 3) return;  // RLE: stb stops at the end of the data
+    const int64_t row = ((int64_t)info.w * bpp + 31) / 32 * 4;
+    need = (int64_t)le32(d + 10) + row * (info.h - 1) + ((int64_t)info.w * bpp + 7) / 8;
+  }
+  ISH_CHECK((int64_t)n >= need, "image ", name, ": image file is truncated (", format_name(info.format), " needs ",
+            need, " bytes, the file has ", n, ")");
+}
+
 void decode_stb(const uint8_t* data, size_t n, const std::string& name, Image& out, const DecodeOptions& opt) {
   Info info = probe_stb(data, n, name);
   check_pixels(info.w, info.h, name, opt);
+  check_complete(data, n, info, name);
   int w = 0, h = 0, c = 0;
   const size_t np = (size_t)info.w * info.h;
   // A 1-channel 16-bit PNG is mode "I" in PIL, and "I" -> "RGB" clips each value to 255
