@@ -21,6 +21,7 @@
 #pragma GCC diagnostic pop
 #endif
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <memory>
@@ -33,9 +34,10 @@ namespace ish::img::detail {
 Info probe_stb(const uint8_t* data, size_t n, const std::string& name) {
   ISH_CHECK(n <= (size_t)INT32_MAX, "image ", name, ": file too large");
   int w = 0, h = 0, c = 0;
-  ISH_CHECK(stbi_info_from_memory(data, (int)n, &w, &h, &c), "image ", name, ": unreadable image (stb_image: ",
-            stbi_failure_reason(), ")");
-  return Info{w, h, c, sniff(data, n)};
+  const Format f = sniff(data, n);
+  ISH_CHECK(stbi_info_from_memory(data, (int)n, &w, &h, &c), "image ", name, ": unreadable ", format_name(f),
+            " header (stb_image: ", stbi_failure_reason(), ")");
+  return Info{w, h, c, f};
 }
 
 namespace {
@@ -64,13 +66,17 @@ static void check_complete(const uint8_t* d, size_t n, const Info& info, const s
   if (info.format == Format::PNM) {
     const int bytes = stbi_is_16_bit_from_memory(d, (int)n) ? 2 : 1;
     need = (int64_t)pnm_header_bytes(d, n) + (int64_t)info.w * info.h * info.channels * bytes;
-  } else if (info.format == Format::BMP && n >= 34) {
-    const uint32_t hsz = le32(d + 14);
-    const int bpp = hsz == 12 ? (d[24] | d[25] << 8) : (d[28] | d[29] << 8);
-    const uint32_t compression = hsz == 12 ? 0 : le32(d + 30);
-    if (compression != 0 && compression != 3) return;  // RLE: stb stops at the end of the data
-    const int64_t row = ((int64_t)info.w * bpp + 31) / 32 * 4;
-    need = (int64_t)le32(d + 10) + row * (info.h - 1) + ((int64_t)info.w * bpp + 7) / 8;
+  } else if (info.format == Format::BMP) {
+    const int64_t hsz = n >= 18 ? le32(d + 14) : 4, header = 14 + hsz;  // file header + info header
+    if ((int64_t)n < header) {
+      need = header;
+    } else {
+      const int bpp = hsz == 12 ? (d[24] | d[25] << 8) : (d[28] | d[29] << 8);
+      const uint32_t compression = hsz == 12 ? 0 : le32(d + 30);
+      if (compression != 0 && compression != 3) return;  // RLE: stb stops at the end of the data
+      const int64_t row = ((int64_t)info.w * bpp + 31) / 32 * 4;
+      need = std::max(header, (int64_t)le32(d + 10) + row * (info.h - 1) + ((int64_t)info.w * bpp + 7) / 8);
+    }
   }
   ISH_CHECK((int64_t)n >= need, "image ", name, ": image file is truncated (", format_name(info.format), " needs ",
             need, " bytes, the file has ", n, ")");
@@ -87,7 +93,7 @@ void decode_stb(const uint8_t* data, size_t n, const std::string& name, Image& o
   if (info.format == Format::PNG && info.channels == 1 && stbi_is_16_bit_from_memory(data, (int)n)) {
     std::unique_ptr<stbi_us, void (*)(void*)> p(stbi_load_16_from_memory(data, (int)n, &w, &h, &c, 1),
                                                 stbi_image_free);
-    ISH_CHECK(p, "image ", name, ": corrupt image (stb_image: ", stbi_failure_reason(), ")");
+    ISH_CHECK(p, "image ", name, ": corrupt ", format_name(info.format), " (stb_image: ", stbi_failure_reason(), ")");
     ISH_ASSERT(w == info.w && h == info.h);
     out.w = w;
     out.h = h;
@@ -100,7 +106,7 @@ void decode_stb(const uint8_t* data, size_t n, const std::string& name, Image& o
   }
   std::unique_ptr<stbi_uc, void (*)(void*)> p(stbi_load_from_memory(data, (int)n, &w, &h, &c, 3),
                                               stbi_image_free);
-  ISH_CHECK(p, "image ", name, ": corrupt image (stb_image: ", stbi_failure_reason(), ")");
+  ISH_CHECK(p, "image ", name, ": corrupt ", format_name(info.format), " (stb_image: ", stbi_failure_reason(), ")");
   ISH_ASSERT(w == info.w && h == info.h);
   out.w = w;
   out.h = h;
