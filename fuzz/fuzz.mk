@@ -11,13 +11,11 @@ FUZZ_DIR := $(BUILD)/fuzz
 FUZZ_TARGETS := safetensors pickle jpeg stb imglist ckptmeta
 FUZZ_RUN ?= $(FUZZ_TARGETS)
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
-# Sections per function, collected at link time: a target links only the code it can reach (the
-# checkpoint reader's translation unit also holds model loading, which the metadata path never calls).
-FUZZ_CXXFLAGS := -std=c++17 -O1 -g -fno-omit-frame-pointer -ffunction-sections -fdata-sections -I. $(FUZZ_SAN)
+FUZZ_CXXFLAGS := -std=c++17 -O1 -g -fno-omit-frame-pointer -I. $(FUZZ_SAN)
 FUZZ_LIB_SRCS := weights/safetensors.cpp weights/zip.cpp weights/pickle.cpp weights/pth.cpp weights/load.cpp \
   engine/tensor.cpp engine/dtype.cpp engine/device_nocuda.cpp fuzz/engine_stub.cpp \
   engine/image/decode.cpp engine/image/decode_jpeg.cpp engine/image/decode_stb.cpp engine/image/imglist.cpp \
-  train/checkpoint.cpp train/config.cpp engine/rng.cpp
+  train/checkpoint.cpp train/config.cpp engine/rng.cpp fuzz/train_stub.cpp
 FUZZ_OBJS := $(FUZZ_LIB_SRCS:%.cpp=$(FUZZ_DIR)/obj/%.o)
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 
@@ -33,7 +31,7 @@ $(FUZZ_DIR)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 $(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.cpp fuzz/fuzz_image.h $(FUZZ_OBJS) | fuzz-check
-	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJS) -Wl,--gc-sections -ljpeg -lz -o $@
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJS) -ljpeg -lz -o $@
 $(FUZZ_DIR)/seeds/.stamp: fuzz/make_seeds.py tools/fixtures_weights.py tools/st_io.py tools/image_corpus.py
 	$(PY) fuzz/make_seeds.py $(FUZZ_DIR)/seeds
 	@touch $@

@@ -31,19 +31,12 @@
 
 namespace ish::img::detail {
 
-Info probe_stb(const uint8_t* data, size_t n, const std::string& name) {
-  ISH_CHECK(n <= (size_t)INT32_MAX, "image ", name, ": file too large");
-  int w = 0, h = 0, c = 0;
-  const Format f = sniff(data, n);
-  ISH_CHECK(stbi_info_from_memory(data, (int)n, &w, &h, &c), "image ", name, ": unreadable ", format_name(f),
-            " header (stb_image: ", stbi_failure_reason(), ")");
-  return Info{w, h, c, f};
-}
-
 namespace {
 uint32_t le32(const uint8_t* p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
 
-// Bytes of a binary PPM/PGM header (magic, width, height, maxval, one whitespace), as stb parses it.
+// Bytes of a binary PPM/PGM header (magic, width, height, maxval, each after blanks and '#' comments,
+// then one byte), scanned as stb scans it. 0 when a number is above 10^8: stb accumulates the digits
+// in an int, which overflows (undefined behaviour) on long numbers; real sizes are <= 2^24.
 size_t pnm_header_bytes(const uint8_t* d, size_t n) {
   size_t i = 2;
   for (int field = 0; field < 3; field++) {
@@ -53,11 +46,24 @@ size_t pnm_header_bytes(const uint8_t* d, size_t n) {
       else
         i++;
     }
-    while (i < n && std::isdigit(d[i])) i++;
+    int64_t v = 0;
+    for (; i < n && std::isdigit(d[i]); i++)
+      if ((v = v * 10 + (d[i] - '0')) > 100000000) return 0;
   }
   return i + 1;
 }
 }  // namespace
+
+Info probe_stb(const uint8_t* data, size_t n, const std::string& name) {
+  ISH_CHECK(n <= (size_t)INT32_MAX, "image ", name, ": file too large");
+  int w = 0, h = 0, c = 0;
+  const Format f = sniff(data, n);
+  ISH_CHECK(f != Format::PNM || pnm_header_bytes(data, n) > 0, "image ", name,
+            ": corrupt PPM/PGM header (a size or maximum value out of range)");
+  ISH_CHECK(stbi_info_from_memory(data, (int)n, &w, &h, &c), "image ", name, ": unreadable ", format_name(f),
+            " header (stb_image: ", stbi_failure_reason(), ")");
+  return Info{w, h, c, f};
+}
 
 // stb fills what is missing from a truncated BMP with zeros, and leaves a truncated PPM/PGM's pixels
 // uninitialised; PIL refuses both ("image file is truncated"), so the sizes are checked here first.
