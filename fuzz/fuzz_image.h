@@ -12,12 +12,13 @@ namespace fuzzimg {
 // Small enough that every accepted image decodes in milliseconds; the cap itself is what is tested.
 constexpr int64_t kFuzzMaxPixels = 1 << 18;
 
-inline void run(const uint8_t* data, size_t size, bool jpeg_with_stb) {
+// `jpeg`: only inputs sniffed as JPEG (the libjpeg path) are decoded, otherwise only the others (stb).
+inline void run(const uint8_t* data, size_t size, bool jpeg) {
   using namespace ish::img;
+  if ((sniff(data, size) == Format::JPEG) != jpeg) return;
   DecodeOptions opt;
   opt.max_pixels = kFuzzMaxPixels;
   opt.max_file_bytes = 1 << 20;
-  opt.jpeg_with_stb = jpeg_with_stb;
   static Image im;  // reused as the loader reuses its scratch image
   try {
     decode_memory(data, size, "fuzz", im, opt);

@@ -3,6 +3,6 @@
 #include "fuzz/fuzz_image.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  fuzzimg::run(data, size, /*jpeg_with_stb=*/false);
+  fuzzimg::run(data, size, /*jpeg=*/true);
   return 0;
 }

@@ -74,8 +74,6 @@ def image_seeds(out):
             continue
         is_jpeg = data[:3] == b"\xff\xd8\xff"
         _write(jp if is_jpeg else sb, name, data)
-        if is_jpeg:  # the stb target decodes JPEG through the stb fallback too
-            _write(sb, name, data)
 
 
 def text_seeds(out):

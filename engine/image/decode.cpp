@@ -117,7 +117,7 @@ void decode_memory(const uint8_t* data, size_t n, const std::string& name, Image
   detail::check_file_bytes((int64_t)n, name, opt);
   const Format f = sniff(data, n);
   if (f == Format::Other) refuse_format(data, n, name);
-  if (f == Format::JPEG && !opt.jpeg_with_stb)
+  if (f == Format::JPEG)
     detail::decode_jpeg_libjpeg(data, n, name, out, opt);
   else
     detail::decode_stb(data, n, name, out, opt);

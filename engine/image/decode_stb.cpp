@@ -1,11 +1,13 @@
-// stb_image decoding (PNG, BMP, GIF, PPM/PGM, and JPEG as the fallback), converted to RGB the way PIL's
+// stb_image decoding (PNG, BMP, GIF, PPM/PGM), converted to RGB the way PIL's
 // convert("RGB") does: alpha dropped without compositing, gray replicated, palettes expanded.
 // This translation unit holds the one STB_IMAGE_IMPLEMENTATION of the program. Only the decoders of the
-// accepted formats are compiled: the others (PSD, TGA, PIC, HDR) are untrusted-input surface we do not need.
+// accepted formats are compiled: the others (PSD, TGA, PIC, HDR) are untrusted-input surface we do not
+// need, and JPEG is libjpeg-turbo's (stb's JPEG decoder indexed past a Huffman table on fuzzed input).
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_NO_STDIO  // we read files ourselves (errors name the file)
 #define STBI_NO_HDR    // no float formats: PIL would not read them as RGB8 either
 #define STBI_NO_LINEAR
+#define STBI_NO_JPEG
 #define STBI_NO_PSD
 #define STBI_NO_TGA
 #define STBI_NO_PIC

@@ -8,7 +8,8 @@
 //    PIL's "I" -> "RGB" does. Bit-exactness with PIL is tested for JPEG and PNG; BMP/GIF/PPM are best-effort.
 // Only those formats are accepted (recognised by their magic bytes); every other file is refused with a
 // message naming the file and what it is (TIFF, WebP, PSD, an HTML page, ...) or that it is unknown.
-// stb_image is compiled without its other decoders (PSD, TGA, PIC, HDR). Before any pixel is decoded,
+// stb_image is compiled without its other decoders (JPEG, PSD, TGA, PIC, HDR: libjpeg-turbo reads JPEG;
+// stb's JPEG decoder overflowed a Huffman table under fuzzing). Before any pixel is decoded,
 // a file-size cap (on the bytes) and a pixel cap (from the header) apply.
 // Errors throw ish::Error naming the file.
 #pragma once
@@ -53,7 +54,6 @@ extern const char* const kAcceptedFormats;  // "JPEG, PNG, BMP, GIF, PPM/PGM (bi
 struct DecodeOptions {
   int64_t max_pixels = kDefaultMaxPixels;  // w*h above this is refused before decoding; <= 0 disables
   int64_t max_file_bytes = kDefaultMaxFileBytes;  // larger files are refused before reading; <= 0 disables
-  bool jpeg_with_stb = false;              // decode JPEG with stb_image (not PIL-exact; fallback only)
 };
 
 // Header-only probe: width, height, channels in the file. Throws on unreadable headers.
