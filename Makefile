@@ -97,8 +97,7 @@ test: deps
 	tools/lint_launches.sh
 	$(MAKE) -j$(JOBS) all
 	$(MAKE) fixtures
-	$(SAN_PRE) $(SAN_ENV) ISHSCALE_FIXTURES=$(BUILD)/fixtures ISHSCALE_BIN=$(BUILD)/ishscale $(BUILD)/ishscale_tests
-	$(SAN_CHECK)
+	$(SAN_PRE) $(SAN_ENV) ISHSCALE_FIXTURES=$(BUILD)/fixtures ISHSCALE_BIN=$(BUILD)/ishscale $(BUILD)/ishscale_tests $(SAN_POST)
 
 demo: deps
 	$(MAKE) -j$(JOBS) $(BUILD)/ishscale

@@ -16,9 +16,8 @@ SAN_SUPP := $(abspath fuzz/san.supp)
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:log_path=$(SAN_LOGS)/asan \
   LSAN_OPTIONS=suppressions=$(SAN_SUPP):print_suppressions=0 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$(SAN_SUPP):log_path=$(SAN_LOGS)/ubsan
-# Runs after the suite: prints every report and fails when there is one.
-define SAN_CHECK
-	@n=$$(ls $(SAN_LOGS) 2>/dev/null | wc -l); if [ "$$n" != 0 ]; then head -n 60 $(SAN_LOGS)/*; \
-	  echo "SAN: $$n sanitizer report(s) in $(SAN_LOGS)"; exit 1; fi; echo "SAN: 0 sanitizer reports"
-endef
+# Appended to the suite's command line: prints every report, fails when there is one, else keeps the
+# suite's exit status.
+SAN_POST := ; rc=$$?; n=$$(ls $(SAN_LOGS) | wc -l); if [ "$$n" != 0 ]; then head -n 60 $(SAN_LOGS)/*; \
+  echo "SAN: $$n sanitizer report(s) in $(SAN_LOGS)"; exit 1; fi; echo "SAN: 0 sanitizer reports"; exit $$rc
 SAN_PRE := rm -rf $(SAN_LOGS) && mkdir -p $(SAN_LOGS) &&
