@@ -124,6 +124,9 @@ def malformed_files():
         zeroed = bytearray(data)
         zeroed[len(data) // 3: len(data) // 3 + 64] = b"\0" * 64
         out.append((f"{stem}_zeroed{ext}", bytes(zeroed), 0, ""))
+    # Valid but unusual: an empty IDAT chunk before the data (stb copies zero bytes to a null buffer).
+    png = good["rgb.png"]
+    out.append(("empty_first_idat_ok.png", png[:33] + _png_chunk(b"IDAT", b"") + png[33:], 0, ""))
     # Decompression bombs: tiny files whose headers announce more pixels than the default cap.
     out.append(("bomb_png_20000x20000.png", _png_bomb(20000, 20000), 1, "exceeds the cap"))
     out.append(("bomb_jpeg_40000x40000.jpg", _jpeg_with_size(good["base.jpg"], 40000, 40000), 1, "exceeds the cap"))
