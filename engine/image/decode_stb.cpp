@@ -96,9 +96,12 @@ void decode_stb(const uint8_t* data, size_t n, const std::string& name, Image& o
   check_complete(data, n, info, name);
   int w = 0, h = 0, c = 0;
   const size_t np = (size_t)info.w * info.h;
-  // A 1-channel 16-bit PNG is mode "I" in PIL, and "I" -> "RGB" clips each value to 255
-  // (it does not take the high byte as stb would).
-  if (info.format == Format::PNG && info.channels == 1 && stbi_is_16_bit_from_memory(data, (int)n)) {
+  // A 1-channel 16-bit PNG or PGM is mode "I" in PIL, and "I" -> "RGB" clips each value to 255
+  // (it does not take the high byte as stb would). This path also keeps a 16-bit PGM away from stb
+  // 2.27's PNM loader, which expands grey to RGB with its 8-bit converter and then reads twice the
+  // buffer's size (a heap overflow found by fuzz_stb).
+  if ((info.format == Format::PNG || info.format == Format::PNM) && info.channels == 1 &&
+      stbi_is_16_bit_from_memory(data, (int)n)) {
     std::unique_ptr<stbi_us, void (*)(void*)> p(stbi_load_16_from_memory(data, (int)n, &w, &h, &c, 1),
                                                 stbi_image_free);
     ISH_CHECK(p, "image ", name, ": corrupt ", format_name(info.format), " (stb_image: ", stbi_failure_reason(), ")");
