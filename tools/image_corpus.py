@@ -51,7 +51,7 @@ def good_files():
         "still.gif": _save(rgb.convert("P"), "GIF"),
         "p6.ppm": _save(rgb, "PPM"),
         "p5.pgm": _save(rgb.convert("L"), "PPM"),
-        "p5_16.pgm": _save(Image.fromarray((_texture(21, 13, 6)[..., 1].astype(np.uint16) * 257)), "PPM"),
+        "p5_16.pgm": b"P5\n21 13\n65535\n" + (_texture(21, 13, 6)[..., 1].astype(">u2") * 257).tobytes(),
     }
     frames = [Image.fromarray(_texture(24, 20, s)).convert("P") for s in (3, 4)]
     b = io.BytesIO()
