@@ -2,6 +2,10 @@
 # CUDA sources compile when nvcc is found; CUDA=0|1 overrides the detection.
 SHELL := /bin/bash
 BUILD ?= build
+# SAN=1: sanitizer build in build-san (fuzz/san.mk).
+ifeq ($(SAN),1)
+  include fuzz/san.mk
+endif
 SM ?= 90
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CXX ?= g++
@@ -97,9 +101,9 @@ $(BENCH_LIB): $(BENCH_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 $(BUILD)/ishscale: $(CLI_OBJS) $(DEMO_LIB) $(BENCH_LIB) $(LIB)
-	$(CXX) -o $@ $(CLI_OBJS) $(DEMO_LIB) $(BENCH_LIB) $(LIB) $(LDLIBS)
+	$(CXX) $(SAN_LDFLAGS) -o $@ $(CLI_OBJS) $(DEMO_LIB) $(BENCH_LIB) $(LIB) $(LDLIBS)
 $(BUILD)/ishscale_tests: $(TEST_OBJS) $(DEMO_LIB) $(LIB)
-	$(CXX) -o $@ $(TEST_OBJS) $(DEMO_LIB) $(LIB) $(LDLIBS)
+	$(CXX) $(SAN_LDFLAGS) -o $@ $(TEST_OBJS) $(DEMO_LIB) $(LIB) $(LDLIBS)
 
 # Golden tensors from PyTorch; regenerated when the script changes.
 $(FIXTURES_STAMP): tools/make_fixtures.py tools/st_io.py $(wildcard tools/fixtures_*.py)
@@ -112,7 +116,7 @@ test: deps
 	tools/lint_launches.sh
 	$(MAKE) -j$(JOBS) all
 	$(MAKE) fixtures
-	ISHSCALE_FIXTURES=$(BUILD)/fixtures ISHSCALE_BIN=$(BUILD)/ishscale $(BUILD)/ishscale_tests
+	$(SAN_PRE) $(SAN_ENV) ISHSCALE_FIXTURES=$(BUILD)/fixtures ISHSCALE_BIN=$(BUILD)/ishscale $(BUILD)/ishscale_tests $(SAN_POST)
 
 demo: deps
 	$(MAKE) -j$(JOBS) $(BUILD)/ishscale
