@@ -79,14 +79,20 @@ void bn_train_fwd(int64_t M, int64_t C, const T* x, const T* gamma, const T* bet
 }
 
 template <class T>
-void bn_eval_fwd(int64_t M, int64_t C, const T* x, const T* gamma, const T* beta, const T* residual, bool relu,
-                 double eps, const T* running_mean, const T* running_var, T* y) {
-  std::vector<T> scale((size_t)C), shift((size_t)C);
+void bn_eval_fold(int64_t C, const T* gamma, const T* beta, double eps, const T* running_mean, const T* running_var,
+                  T* scale, T* shift) {
   for (int64_t c = 0; c < C; c++) {  // folded, as PyTorch's CPU eval path does
     double invstd = 1.0 / std::sqrt((double)running_var[c] + eps);
     scale[c] = (T)(gamma[c] * invstd);
     shift[c] = (T)(beta[c] - running_mean[c] * gamma[c] * invstd);
   }
+}
+
+template <class T>
+void bn_eval_fwd(int64_t M, int64_t C, const T* x, const T* gamma, const T* beta, const T* residual, bool relu,
+                 double eps, const T* running_mean, const T* running_var, T* y) {
+  std::vector<T> scale((size_t)C), shift((size_t)C);
+  bn_eval_fold(C, gamma, beta, eps, running_mean, running_var, scale.data(), shift.data());
 #pragma omp parallel for schedule(static) num_threads(threads_for(M, C))
   for (int64_t m = 0; m < M; m++)
     for (int64_t c = 0; c < C; c++) {
@@ -138,6 +144,7 @@ void bn_bwd(int64_t M, int64_t C, bool training, const T* dy, const T* y, const 
 #define INST(T)                                                                                                    \
   template void bn_train_fwd<T>(int64_t, int64_t, const T*, const T*, const T*, const T*, bool, double, double, T*, \
                                 T*, T*, T*, T*);                                                                   \
+  template void bn_eval_fold<T>(int64_t, const T*, const T*, double, const T*, const T*, T*, T*);              \
   template void bn_eval_fwd<T>(int64_t, int64_t, const T*, const T*, const T*, const T*, bool, double, const T*,    \
                                const T*, T*);                                                                      \
   template void bn_bwd<T>(int64_t, int64_t, bool, const T*, const T*, const T*, const T*, const T*, const T*, T*,   \

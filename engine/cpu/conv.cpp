@@ -88,30 +88,63 @@ void add_bias(int64_t rows, int64_t K, const T* b, T* y) {
     for (int64_t k = 0; k < K; k++) y[i * K + k] += b[k];
 }
 
+
+// y rows [r0, r0+nr) = relu?(y * scale + shift + residual?), as bn_eval_fwd does it.
+template <class T>
+void epilogue(int64_t r0, int64_t nr, int64_t K, const T* scale, const T* shift, const T* residual, bool relu, T* y) {
+  for (int64_t i = r0; i < r0 + nr; i++) {
+    T* row = y + i * K;
+    const T* res = residual ? residual + i * K : nullptr;
+    for (int64_t k = 0; k < K; k++) {
+      T v = row[k] * scale[k] + shift[k];
+      if (res) v += res[k];
+      row[k] = relu && v < T(0) ? T(0) : v;
+    }
+  }
+}
+
+// Per thread: a contiguous range of output rows in cache-sized tiles; for each tile, columns (none
+// for a pointwise conv), one GEMM, then the epilogue while the tile is hot.
+template <class T>
+void conv_tiles(const ConvDims& d, const T* x, const T* w, const T* scale, const T* shift, const T* residual,
+                bool relu, T* y) {
+  const int64_t RSC = d.R * d.S * d.C, rows = d.N * d.P * d.Q;
+  const bool pw = is_pointwise(d);
+  const int nt = team_size(rows * d.K * RSC, int64_t(2) << 20);
+  const int64_t mt = pw ? std::max<int64_t>(256, (int64_t(1) << 20) / (d.K * (int64_t)sizeof(T))) : tile_rows(d, sizeof(T));
+  BlasSerial serial;
+#pragma omp parallel num_threads(nt)
+  {
+    int64_t b0, e0;
+    split_range(rows, nt, omp_get_thread_num(), 16, b0, e0);
+    T* col = pw ? nullptr : scratch<T>((size_t)(std::min(mt, std::max<int64_t>(e0 - b0, 1)) * RSC), 0);
+    for (int64_t r0 = b0; r0 < e0; r0 += mt) {
+      const int64_t nr = std::min(mt, e0 - r0);
+      const T* a = x + r0 * d.C;
+      if (!pw) {
+        im2col_rows(d, x, r0, nr, col);
+        a = col;
+      }
+      gemm<T>(false, true, nr, d.K, RSC, T(1), a, RSC, w, RSC, T(0), y + r0 * d.K, d.K);
+      if (scale) epilogue(r0, nr, d.K, scale, shift, residual, relu, y);
+    }
+  }
+}
+
 }  // namespace
 
 template <class T>
 void conv2d_fwd(const ConvDims& d, const T* x, const T* w, const T* b, T* y) {
-  const int64_t RSC = d.R * d.S * d.C, rows = d.N * d.P * d.Q;
-  if (is_pointwise(d)) {
-    gemm<T>(false, true, rows, d.K, d.C, T(1), x, d.C, w, d.C, T(0), y, d.K);
-  } else {
-    const int nt = team_size(rows * d.K * RSC, int64_t(2) << 20);
-    const int64_t mt = tile_rows(d, sizeof(T));
-    BlasSerial serial;
-#pragma omp parallel num_threads(nt)
-    {
-      int64_t b0, e0;
-      split_range(rows, nt, omp_get_thread_num(), 16, b0, e0);
-      T* col = scratch<T>((size_t)(std::min(mt, std::max<int64_t>(e0 - b0, 1)) * RSC), 0);
-      for (int64_t r0 = b0; r0 < e0; r0 += mt) {
-        const int64_t nr = std::min(mt, e0 - r0);
-        im2col_rows(d, x, r0, nr, col);
-        gemm<T>(false, true, nr, d.K, RSC, T(1), col, RSC, w, RSC, T(0), y + r0 * d.K, d.K);
-      }
-    }
-  }
+  const int64_t rows = d.N * d.P * d.Q;
+  if (is_pointwise(d)) gemm<T>(false, true, rows, d.K, d.C, T(1), x, d.C, w, d.C, T(0), y, d.K);
+  else conv_tiles<T>(d, x, w, nullptr, nullptr, nullptr, false, y);
   if (b) add_bias(rows, d.K, b, y);
+}
+
+template <class T>
+void conv2d_bn_fwd(const ConvDims& d, const T* x, const T* w, const T* scale, const T* shift, const T* residual,
+                   bool relu, T* y) {
+  conv_tiles<T>(d, x, w, scale, shift, residual, relu, y);
 }
 
 template <class T>
@@ -188,6 +221,10 @@ void conv2d_bwd_filter(const ConvDims& d, const T* x, const T* dy, T* dw, T* db)
 
 template void conv2d_fwd<float>(const ConvDims&, const float*, const float*, const float*, float*);
 template void conv2d_fwd<double>(const ConvDims&, const double*, const double*, const double*, double*);
+template void conv2d_bn_fwd<float>(const ConvDims&, const float*, const float*, const float*, const float*,
+                                   const float*, bool, float*);
+template void conv2d_bn_fwd<double>(const ConvDims&, const double*, const double*, const double*, const double*,
+                                    const double*, bool, double*);
 template void conv2d_bwd_data<float>(const ConvDims&, const float*, const float*, float*);
 template void conv2d_bwd_data<double>(const ConvDims&, const double*, const double*, double*);
 template void conv2d_bwd_filter<float>(const ConvDims&, const float*, const float*, float*, float*);
