@@ -53,19 +53,23 @@ def table(d):
         rows.append((o, t))
     rows.sort(key=lambda r: (r[0]["arch"], r[0]["threads"]))
     print("| arch | threads | batch | ishscale eval | PyTorch eval (NCHW / CL) | ratio | ishscale train | "
-          "PyTorch train (NCHW / CL) | ratio | FMA peak share eval / train (ours, PyTorch) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "PyTorch train (NCHW / CL) | ratio | FMA peak share eval, train (ours / PyTorch) | "
+          "CPU-time ratio eval / train |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for o, t in rows:
         peak = o.get("peak_gflops", 0) or float("nan")
         cells = [o["arch"], str(o["threads"]), str(o["batch_size"])]
-        shares = []
+        shares, cpu_ratios = [], []
         for k in ("eval", "train"):
             ours, best = o[f"{k}_img_s"], t[f"{k}_img_s"]
             cells += [f"{ours:.2f} img/s", f"{t[f'{k}_img_s_nchw']:.2f} / {t[f'{k}_img_s_cl']:.2f} img/s",
                       f"**{ours / best:.2f}x**"]
             gf = o[f"gflop_per_img_{'fwd' if k == 'eval' else 'train'}"]
             shares.append(f"{100 * ours * gf / peak:.0f}% / {100 * best * gf / peak:.0f}%")
+            if f"{k}_cpu_s_per_img" in o and f"{k}_cpu_s_per_img" in t:
+                cpu_ratios.append(f"{t[f'{k}_cpu_s_per_img'] / o[f'{k}_cpu_s_per_img']:.2f}x")
         cells.append(", ".join(shares))
+        cells.append(" / ".join(cpu_ratios))
         print("| " + " | ".join(cells) + " |")
     try:
         print(f"load average: {open('/proc/loadavg').read().split()[:3]}")
