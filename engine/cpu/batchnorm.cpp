@@ -125,19 +125,22 @@ void bn_bwd(int64_t M, int64_t C, bool training, const T* dy, const T* y, const 
     if (dbeta) dbeta[c] = (T)sdy[c];
   }
   if (!dx) return;
+  // Per-channel factors in double, once: dx = a * (g - b - (x - mean) * e) (training) or a * g.
+  std::vector<double> fa((size_t)C), fb((size_t)C), fe((size_t)C), fm((size_t)C);
+  for (int64_t c = 0; c < C; c++) {
+    const double is = invstd[c];
+    fa[c] = gamma[c] * is;
+    fb[c] = sdy[c] / (double)M;
+    fe[c] = is * sdyx[c] * is / (double)M;  // mean(dy * xhat) * invstd
+    fm[c] = mean[c];
+  }
 #pragma omp parallel for schedule(static) num_threads(threads_for(M, C))
   for (int64_t m = 0; m < M; m++)
     for (int64_t c = 0; c < C; c++) {
       const int64_t i = m * C + c;
       const T g = y && !(y[i] > T(0)) ? T(0) : dy[i];
-      const double is = invstd[c];
-      if (training) {
-        // dx = gamma*invstd * (dy - mean(dy) - xhat * mean(dy*xhat))
-        const double xhat = ((double)x[i] - mean[c]) * is;
-        dx[i] = (T)(gamma[c] * is * (g - sdy[c] / M - xhat * sdyx[c] * is / M));
-      } else {
-        dx[i] = (T)(g * gamma[c] * is);
-      }
+      if (training) dx[i] = (T)(fa[c] * ((double)g - fb[c] - ((double)x[i] - fm[c]) * fe[c]));
+      else dx[i] = (T)(g * fa[c]);
     }
 }
 
