@@ -65,7 +65,7 @@ FIXTURES_STAMP := $(BUILD)/fixtures/.stamp
 DEB_PKGS := doctest-dev nlohmann-json3-dev libstb-dev libjpeg62-turbo-dev zlib1g-dev libopenblas-dev \
   python3-torch python3-torchvision python3-pil python3-sklearn python3-matplotlib \
   dataset-fashion-mnist fonts-dejavu-core
-.PHONY: all deps gpu-deps info test test-cpu test-gpu fixtures demo fuzz clean
+.PHONY: all deps gpu-deps info test test-cpu test-gpu fixtures demo fuzz clean bench-cpu
 all: info $(BUILD)/ishscale $(BUILD)/ishscale_tests
 
 info:
@@ -88,6 +88,8 @@ gpu-deps:
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
+# The CPU kernels' element loops want the vectoriser; -O3 does not reassociate, so results are unchanged.
+$(BUILD)/obj/engine/cpu/%.o: CXXFLAGS += -O3
 $(BUILD)/obj/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC_PATH) $(NVCCFLAGS) -c $< -o $@
@@ -127,3 +129,16 @@ clean:
 
 -include fuzz/fuzz.mk
 -include $(LIB_OBJS:.o=.d) $(DEMO_OBJS:.o=.d) $(BENCH_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d)
+
+# CPU speed against PyTorch 1.13 at equal threads (ResNet-50 and -18, batch 8, 224^2, eval and train
+# step); each pair is measured back to back. BENCH_CPU_THREADS / _ARCHS / _REPEAT override.
+BENCH_CPU_THREADS ?= 1 2
+BENCH_CPU_ARCHS ?= resnet50 resnet18
+BENCH_CPU_REPEAT ?= 3
+bench-cpu: $(BUILD)/ishscale
+	@mkdir -p $(BUILD)/bench-cpu && rm -f $(BUILD)/bench-cpu/*.json
+	@for a in $(BENCH_CPU_ARCHS); do for t in $(BENCH_CPU_THREADS); do \
+	  $(BUILD)/ishscale bench --cpu --arch $$a --batch-size 8 --threads $$t --repeat $(BENCH_CPU_REPEAT) --json $(BUILD)/bench-cpu/ours_$${a}_t$$t.json || exit 1; \
+	  $(PY) tools/torch_cpu_baseline.py --arch $$a --batch-size 8 --threads $$t --repeat $(BENCH_CPU_REPEAT) --json $(BUILD)/bench-cpu/torch_$${a}_t$$t.json || exit 1; \
+	done; done
+	@$(PY) tools/torch_cpu_baseline.py --table $(BUILD)/bench-cpu

@@ -1,7 +1,10 @@
 // `ishscale bench [--pipeline] ...`: flags of the CPU pipeline bench or the GPU bench (bench/bench.h).
 #include <cstdio>
 
+#include <cstring>
+
 #include "bench/bench.h"
+#include "bench/cpu.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "engine/error.h"
@@ -13,14 +16,19 @@ const char* kHelp =
     "usage: ishscale bench [--quick] [--iters N] [--no-models] [--no-kernels] [--deterministic] [--json FILE]\n"
     "       ishscale bench --pipeline [--images DIR|FILE]... [FILE...] [--threads N] [--repeat R] [--rounds K]\n"
     "                      [--resize S] [--crop C] [--no-baseline] [--baseline-script PY] [--python EXE] [--json FILE]\n"
+    "       ishscale bench --cpu [--arch A] [--batch-size N] [--threads N] [--json FILE] (see bench --cpu --help)\n"
     "GPU (CUDA builds only): ResNet-50 inference at batch 1/32/256 and a training step at batch 128 in fp32 and\n"
     "TF32 (img/s), then GB/s of every hand-written kernel against the device-to-device copy roof.\n"
     "--pipeline (any build): CPU read + decode + Resize + CenterCrop + normalise per image, next to\n"
-    "PIL + torchvision (tools/pipeline_baseline.py) on the same files in the same run; the best of K rounds.\n";
+    "PIL + torchvision (tools/pipeline_baseline.py) on the same files in the same run; the best of K rounds.\n"
+    "--cpu (any build): ResNet eval forward and train step img/s and GFLOP/s on the CPU backend; make bench-cpu\n"
+    "runs it beside PyTorch (tools/torch_cpu_baseline.py) and prints the ratio table.\n";
 
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
+  for (int i = 0; i < argc; i++)  // bench --cpu parses its own flags (bench/cpu.h)
+    if (!std::strcmp(argv[i], "--cpu")) return ish::bench::bench_cpu(argc, argv);
   Args a(argc, argv, {"--pipeline", "--no-baseline", "--quick", "--no-models", "--no-kernels", "--deterministic", "--help"});
   if (a.flag("--help")) {
     std::fputs(kHelp, stdout);

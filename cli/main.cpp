@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "engine/error.h"
+#include "engine/threads.h"
 
 using namespace ish::cli;
 
@@ -28,6 +29,7 @@ static void usage(FILE* f) {
 }
 
 int main(int argc, char** argv) {
+  ish::init_process(argc, argv);  // passive OpenMP waiting, all cores; may re-exec once
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;

@@ -5,6 +5,7 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "engine/ops_fused.h"
 #include "engine/rng.h"
 
 namespace ish::models {
@@ -222,12 +223,13 @@ void ResNet::to(DType dt) {
 }
 
 Tensor ResNet::conv_bn(const Tensor& x, Conv& c, BatchNorm& bn, bool relu, const Tensor& residual) {
-  Tensor y = ops::conv2d(x, c.weight, Tensor(), ops::Conv2dParams::make(c.stride, c.pad));
   ops::BNParams p;
   p.training = training_;
   p.relu = relu;
   if (training_) bn.num_batches_tracked.data<int64_t>()[0] += 1;
-  return ops::batch_norm(y, bn.weight, bn.bias, bn.running_mean, bn.running_var, p, residual);
+  // conv then BN; in CPU inference one fused pass (engine/ops_fused.h)
+  return ops::conv2d_bn(x, c.weight, ops::Conv2dParams::make(c.stride, c.pad), bn.weight, bn.bias, bn.running_mean,
+                        bn.running_var, p, residual);
 }
 
 Tensor ResNet::block_forward(const Tensor& x, Block& b) {

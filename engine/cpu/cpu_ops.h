@@ -16,6 +16,11 @@ void gemm(bool tA, bool tB, int64_t M, int64_t N, int64_t K, T alpha, const T* A
           int64_t ldb, T beta, T* C, int64_t ldc);
 
 template <class T> void conv2d_fwd(const ConvDims& d, const T* x, const T* w, const T* b, T* y);
+// Eval-mode conv + BN + residual + ReLU in one pass: y = relu?(conv(x, w) * scale[k] + shift[k] + residual?),
+// applied to each GEMM tile while it is in cache. Same arithmetic as conv2d_fwd then bn_eval_fwd.
+template <class T>
+void conv2d_bn_fwd(const ConvDims& d, const T* x, const T* w, const T* scale, const T* shift, const T* residual,
+                   bool relu, T* y);
 template <class T> void conv2d_bwd_data(const ConvDims& d, const T* dy, const T* w, T* dx);
 // dw [K,R,S,C]; db [K] may be null.
 template <class T> void conv2d_bwd_filter(const ConvDims& d, const T* x, const T* dy, T* dw, T* db);
@@ -27,6 +32,10 @@ template <class T>
 void bn_train_fwd(int64_t M, int64_t C, const T* x, const T* gamma, const T* beta, const T* residual, bool relu,
                   double eps, double momentum, T* y, T* save_mean, T* save_invstd, T* running_mean,
                   T* running_var);
+// bn_eval_fwd's per-channel y = x * scale + shift (scale, shift [C]).
+template <class T>
+void bn_eval_fold(int64_t C, const T* gamma, const T* beta, double eps, const T* running_mean, const T* running_var,
+                  T* scale, T* shift);
 template <class T>
 void bn_eval_fwd(int64_t M, int64_t C, const T* x, const T* gamma, const T* beta, const T* residual, bool relu,
                  double eps, const T* running_mean, const T* running_var, T* y);

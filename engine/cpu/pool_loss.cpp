@@ -5,37 +5,39 @@
 #include <vector>
 
 #include "engine/cpu/cpu_ops.h"
+#include "engine/cpu/parallel.h"
 
 namespace ish::cpu {
 
+// Vectorised over channels: each output pixel keeps a running max and argmax per channel. The first
+// maximum wins, and the first NaN wins and sticks (torch's rule), so "take" is: nothing taken yet,
+// or (best is not NaN and (v > best or v is NaN)).
 template <class T>
 void maxpool_fwd(const PoolDims& d, const T* x, T* y, int64_t* idx) {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) num_threads(team_size(d.N * d.P, 1))
   for (int64_t n = 0; n < d.N; n++)
     for (int64_t p = 0; p < d.P; p++)
-      for (int64_t q = 0; q < d.Q; q++)
-        for (int64_t c = 0; c < d.C; c++) {
-          T best = -std::numeric_limits<T>::infinity();
-          int64_t bi = -1;
-          for (int64_t r = 0; r < d.kh; r++) {
-            const int64_t h = p * d.sh - d.ph + r * d.dh;
-            if (h < 0 || h >= d.H) continue;
-            for (int64_t s = 0; s < d.kw; s++) {
-              const int64_t w = q * d.sw - d.pw + s * d.dw;
-              if (w < 0 || w >= d.W) continue;
-              const T v = x[((n * d.H + h) * d.W + w) * d.C + c];
-              if (v > best || bi < 0 || std::isnan(v)) {  // first max wins; NaN propagates (torch)
-                best = v;
-                bi = h * d.W + w;
-                if (std::isnan(v)) goto done;
-              }
+      for (int64_t q = 0; q < d.Q; q++) {
+        const int64_t o = ((n * d.P + p) * d.Q + q) * d.C;
+        T* best = y + o;
+        int64_t* bi = idx + o;
+        for (int64_t c = 0; c < d.C; c++) best[c] = -std::numeric_limits<T>::infinity(), bi[c] = -1;
+        for (int64_t r = 0; r < d.kh; r++) {
+          const int64_t h = p * d.sh - d.ph + r * d.dh;
+          if (h < 0 || h >= d.H) continue;
+          for (int64_t s = 0; s < d.kw; s++) {
+            const int64_t w = q * d.sw - d.pw + s * d.dw;
+            if (w < 0 || w >= d.W) continue;
+            const T* v = x + ((n * d.H + h) * d.W + w) * d.C;
+            const int64_t at = h * d.W + w;
+            for (int64_t c = 0; c < d.C; c++) {
+              const bool take = bi[c] < 0 || (best[c] == best[c] && (v[c] > best[c] || v[c] != v[c]));
+              best[c] = take ? v[c] : best[c];
+              bi[c] = take ? at : bi[c];
             }
           }
-        done:
-          const int64_t o = ((n * d.P + p) * d.Q + q) * d.C + c;
-          y[o] = best;
-          idx[o] = bi;
         }
+      }
 }
 
 template <class T>
