@@ -40,6 +40,10 @@ void Backend::conv2d_fwd(const ConvDims&, const Tensor&, const Tensor&, const Te
 void Backend::conv2d_bwd_data(const ConvDims&, const Tensor&, const Tensor&, Tensor&) {
   unsupported("conv2d backward");
 }
+void Backend::conv2d_bn_eval_fwd(const ConvDims&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, double,
+                                 const Tensor&, const Tensor&, const Tensor&, bool, Tensor&) {
+  unsupported("conv2d_bn_eval_fwd");
+}
 void Backend::conv2d_bwd_filter(const ConvDims&, const Tensor&, const Tensor&, Tensor&, Tensor&) {
   unsupported("conv2d backward");
 }

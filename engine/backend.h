@@ -42,6 +42,12 @@ class Backend {
   virtual void conv2d_fwd(const ConvDims& d, const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y);
   virtual void conv2d_bwd_data(const ConvDims& d, const Tensor& dy, const Tensor& w, Tensor& dx);
   virtual void conv2d_bwd_filter(const ConvDims& d, const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db);
+  // Optional: eval-mode conv + BN (+ residual, + ReLU) in one pass (ops::conv2d_bn). A backend without
+  // it leaves has_conv2d_bn_eval() false and the op runs conv2d then batch_norm.
+  virtual bool has_conv2d_bn_eval() const { return false; }
+  virtual void conv2d_bn_eval_fwd(const ConvDims& d, const Tensor& x, const Tensor& w, const Tensor& gamma,
+                                  const Tensor& beta, double eps, const Tensor& running_mean,
+                                  const Tensor& running_var, const Tensor& residual, bool relu, Tensor& y);
   // BatchNorm over x [M,C]; residual, running stats, dx, dresidual may be undefined.
   virtual void bn_train_fwd(int64_t M, int64_t C, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                             const Tensor& residual, bool relu, double eps, double momentum, Tensor& y,

@@ -1,9 +1,9 @@
 // Fused eval-mode conv + BN (+ residual, + ReLU) for the CPU: the BN is folded into a per-channel
 // scale and shift and applied, with the residual and ReLU, while each GEMM output tile is in cache,
 // saving a pass over every activation. Anything outside that case (training, gradients, CUDA, a
-// malformed input) takes the plain path, which also reports the errors.
+// malformed input, or a backend without the fused kernel) takes the plain path, which also reports the errors.
 #include "engine/autograd.h"
-#include "engine/cpu/cpu_ops.h"
+#include "engine/backend.h"
 #include "engine/ops_fused.h"
 #include "engine/ops_util.h"
 
@@ -35,14 +35,10 @@ Tensor conv2d_bn(const Tensor& x, const Tensor& w, const Conv2dParams& cp, const
       (residual.dtype() != x.dtype() || residual.device() != Device::CPU || residual.shape() != out))
     return plain();
   if (autograd::needs_grad({&x, &w, &gamma, &beta, &residual})) return plain();
+  Backend& be = backend(x.device(), "conv2d_bn");
+  if (!be.has_conv2d_bn_eval()) return plain();
   Tensor y = Tensor::empty(out, x.dtype(), x.device());
-  ISH_CPU_FLOAT_DISPATCH(x.dtype(), {
-    std::vector<T> scale((size_t)K), shift((size_t)K);
-    cpu::bn_eval_fold<T>(K, gamma.data<T>(), beta.data<T>(), p.eps, running_mean.data<T>(), running_var.data<T>(),
-                         scale.data(), shift.data());
-    cpu::conv2d_bn_fwd<T>(d, x.data<T>(), w.data<T>(), scale.data(), shift.data(), cptr<T>(residual), p.relu,
-                          y.data<T>());
-  });
+  be.conv2d_bn_eval_fwd(d, x, w, gamma, beta, p.eps, running_mean, running_var, residual, p.relu, y);
   return y;
 }
 

@@ -1,6 +1,7 @@
 // The CPU backend table: the kernels of engine/cpu/ behind engine/backend.h, for f32 and f64
 // tensors. Element-wise kernels evaluate in double and round once to the element type.
 #include <cmath>
+#include <vector>
 
 #include "engine/backend.h"
 #include "engine/cpu/cpu_ops.h"
@@ -57,6 +58,18 @@ class CpuBackend final : public Backend {
   void conv2d_bwd_filter(const ConvDims& d, const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db) override {
     ISH_CPU_FLOAT_DISPATCH(x.dtype(),
                            cpu::conv2d_bwd_filter<T>(d, x.data<T>(), dy.data<T>(), dw.data<T>(), mptr<T>(db)));
+  }
+  bool has_conv2d_bn_eval() const override { return true; }
+  void conv2d_bn_eval_fwd(const ConvDims& d, const Tensor& x, const Tensor& w, const Tensor& gamma, const Tensor& beta,
+                          double eps, const Tensor& running_mean, const Tensor& running_var, const Tensor& residual,
+                          bool relu, Tensor& y) override {
+    ISH_CPU_FLOAT_DISPATCH(x.dtype(), {
+      std::vector<T> scale((size_t)d.K), shift((size_t)d.K);
+      cpu::bn_eval_fold<T>(d.K, gamma.data<T>(), beta.data<T>(), eps, running_mean.data<T>(), running_var.data<T>(),
+                           scale.data(), shift.data());
+      cpu::conv2d_bn_fwd<T>(d, x.data<T>(), w.data<T>(), scale.data(), shift.data(), cptr<T>(residual), relu,
+                            y.data<T>());
+    });
   }
   void bn_train_fwd(int64_t M, int64_t C, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                     const Tensor& residual, bool relu, double eps, double momentum, Tensor& y, Tensor& save_mean,
