@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "engine/device.h"
 #include "engine/image/loader.h"
+#include "engine/threads.h"
 #include "eval/features.h"
 #include "eval/npy.h"
 #include "models/resnet.h"
@@ -33,7 +34,7 @@ void usage() {
       "  --dump DIR    write DIR/logits.npy [N,classes] and DIR/features.npy [N,features], float32\n"
       "  --device      cpu (default) or cuda\n"
       "  --batch-size  images per forward (default 16)\n"
-      "  --threads     cores for decoding (default 0: all)\n",
+      "  --threads     the cores it may use, compute and decode together (default 0: all)\n",
       img::Transform::eval_default("resnet50").describe_eval().c_str());
 }
 
@@ -71,6 +72,7 @@ int cmd_classify(int argc, char** argv) {
   ISH_CHECK(device == "cpu" || device == "cuda", "classify: --device must be cpu or cuda, got '", device, "'");
   ISH_CHECK(batch >= 1 && batch <= 4096, "classify: --batch-size must be in [1, 4096], got ", batch);
   ISH_CHECK(threads >= 0 && threads <= 256, "classify: --threads must be in [0, 256], got ", threads);
+  ish::set_threads((int)threads);  // compute and decode together (engine/threads.h)
   const Device dev = device == "cuda" ? Device::CUDA : Device::CPU;
   if (dev == Device::CUDA) ISH_CHECK(dev::cuda_available(), "classify: --device cuda: ", dev::cuda_unavailable_reason());
 

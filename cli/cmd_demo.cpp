@@ -22,8 +22,7 @@ static const char* kHelp =
     "  --quick                     same as --profile quick\n"
     "  --device cpu|cuda           default: cuda when available\n"
     "  --seeds N                   training seeds (profile default)\n"
-    "  --threads N                 CPU threads (default: every core, or 1 when the load average\n"
-    "                              already reaches the core count)\n"
+    "  --threads N                 the cores it may use, compute and decode together (default 0: all)\n"
     "  --data-dir DIR              Fashion-MNIST .gz files (/usr/share/datasets/fashion-mnist)\n"
     "  --font-dir DIR              DejaVu .ttf files (/usr/share/fonts/truetype/dejavu)\n";
 

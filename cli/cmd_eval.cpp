@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "engine/device.h"
 #include "engine/error.h"
+#include "engine/threads.h"
 #include "eval/params.h"
 #include "eval/run.h"
 #include "models/state_dict.h"
@@ -41,7 +42,7 @@ void usage() {
       "  --save-csv              write ood/<pp>.csv (always on; accepted for compatibility)\n"
       "  --batch-size N          default 200 (the reference's)\n"
       "  --device cpu|cuda       default cuda when available\n"
-      "  --threads N             decode threads (default: all cores)\n"
+      "  --threads N             the cores it may use, compute and decode together (default 0: all)\n"
       "  --cache-dir DIR         feature cache (default OUT/cache); --recompute ignores it\n"
       "  --strict                abort on a corrupt image instead of skipping and counting it\n"
       "Notes: APS keeps the FIRST strict maximum of the ID-val vs OOD-val AUROC (OpenOOD). ACC is the top-1 of\n"
@@ -104,6 +105,7 @@ int cmd_eval(int argc, char** argv) {
   ISH_CHECK(!weights_path.empty(), "eval: --weights is required (see --help)");
   ISH_CHECK(batch >= 1 && batch <= 4096, "eval: --batch-size must be in [1, 4096], got ", batch);
   ISH_CHECK(threads >= 0 && threads <= 256, "eval: --threads must be in [0, 256], got ", threads);
+  ish::set_threads((int)threads);  // compute and decode together (engine/threads.h)
   ISH_CHECK(!has_pct || (percentile >= 0 && percentile < 100), "eval: --percentile must be in [0, 100), got ", percentile);
   ISH_CHECK(device == "cpu" || device == "cuda", "eval: --device must be cpu or cuda, got '", device, "'");
   const Device dev = device == "cuda" ? Device::CUDA : Device::CPU;

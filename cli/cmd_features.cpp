@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "engine/device.h"
 #include "engine/error.h"
+#include "engine/threads.h"
 #include "eval/features.h"
 #include "eval/npy.h"
 #include "models/state_dict.h"
@@ -19,7 +20,7 @@ void usage() {
       "  Runs the model over LIST (OpenOOD format, paths relative to --data-root, default ./data) with the eval\n"
       "  preprocessing and caches logits, features and labels in --cache-dir (default ./feature_cache), keyed by the\n"
       "  weights' content hash, the architecture and the list's content. A cached entry is reused unless --recompute.\n"
-      "  --dump DIR also writes DIR/{logits,features,labels}.npy. --threads N: the cores decoding may use (0: all).\n");
+      "  --dump DIR also writes DIR/{logits,features,labels}.npy. --threads N: the cores it may use, compute and decode together (0: all).\n");
 }
 }  // namespace
 
@@ -42,6 +43,7 @@ int cmd_features(int argc, char** argv) {
   ISH_CHECK(!list_path.empty(), "features: --list is required (see --help)");
   ISH_CHECK(batch >= 1 && batch <= 4096, "features: --batch-size must be in [1, 4096], got ", batch);
   ISH_CHECK(threads >= 0 && threads <= 256, "features: --threads must be in [0, 256], got ", threads);
+  ish::set_threads((int)threads);  // compute and decode together (engine/threads.h)
   ISH_CHECK(device == "cpu" || device == "cuda", "features: --device must be cpu or cuda, got '", device, "'");
   const Device dev = device == "cuda" ? Device::CUDA : Device::CPU;
   if (dev == Device::CUDA) ISH_CHECK(dev::cuda_available(), "features: --device cuda: ", dev::cuda_unavailable_reason());

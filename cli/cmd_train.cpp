@@ -7,6 +7,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "engine/error.h"
+#include "engine/threads.h"
 #include "models/resnet.h"
 #include "models/state_dict.h"
 #include "train/checkpoint.h"
@@ -39,7 +40,7 @@ static const char* kHelp =
     "                                       (--steps, --device, --data-root, lists, logging may change)\n"
     "  --steps N                            stop once N optimizer steps are done in total\n"
     "  --log-every N (50)  --save-every N (500)  --device cpu|cuda\n"
-    "  --threads N (0: all)                 the cores the image loader may use\n";
+    "  --threads N (0: all)                 the cores it may use, compute and decode together\n";
 
 static bool file_exists(const std::string& p) {
   struct stat sb;
@@ -109,6 +110,7 @@ int cmd_train(int argc, char** argv) {
   const long long threads = a.get_int("--threads", 0);
   a.finish();
   ISH_CHECK(threads >= 0 && threads <= 256, "--threads must be in [0, 256], got ", threads);
+  ish::set_threads((int)threads);  // compute and decode together (engine/threads.h)
   ISH_CHECK(!c.train_list.empty(), "--train-list is required (see ishscale train --help)");
   ISH_CHECK(c.max_steps == -1 || c.max_steps >= 0, "--steps must be >= 0");
 

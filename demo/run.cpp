@@ -1,8 +1,5 @@
 #include "demo/run.h"
 
-#include <cblas.h>
-#include <malloc.h>
-#include <omp.h>
 #include <unistd.h>
 #include <sys/resource.h>
 
@@ -14,6 +11,7 @@
 #include "demo/eval.h"
 #include "demo/model.h"
 #include "demo/results.h"
+#include "engine/threads.h"
 #include "eval/npy.h"
 #include "models/state_dict.h"
 #include "util/fs.h"
@@ -30,36 +28,11 @@ double cpu_seconds() {
          1e-6 * (double)u.ru_stime.tv_usec;
 }
 
-// Threads for the CPU backend. OpenMP and OpenBLAS threads spin while waiting; on a machine whose cores
-// are already half busy (1-minute load average >= cores / 2) they fight the other work (measured on the
-// 2-core dev machine: at load 1.9, 2 threads took 580 s and 861 CPU s for the cpu profile, 1 thread
-// 506 s and 410 CPU s at load 5), so `auto` then uses one.
-int choose_threads(int requested) {
-  const int cores = std::max(1, (int)sysconf(_SC_NPROCESSORS_ONLN));
-  if (requested > 0) return requested;
-  double load[1] = {0};
-  if (getloadavg(load, 1) == 1 && load[0] >= cores / 2.0) {
-    std::printf("note: load average %.1f on %d cores: the CPU backend uses 1 thread (--threads N overrides)\n",
-                load[0], cores);
-    return 1;
-  }
-  return cores;
-}
-
 }  // namespace
 
 int run_demo(const DemoConfig& c) {
   const auto t0 = Clock::now();
-  // The CPU backend allocates large, short-lived buffers (activations, im2col columns) per op; keeping
-  // freed memory in the heap instead of returning it to the kernel avoids a page fault per touched page
-  // on every op (measured: ~2x faster training on this 2-core machine).
-  mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  if (c.device == "cpu") {
-    const int threads = choose_threads(c.threads);
-    omp_set_num_threads(threads);
-    openblas_set_num_threads(threads);
-  }
+  ish::set_threads(c.threads);  // compute and decode together; waiting is passive (engine/threads.h)
 
   std::printf("ishscale demo: profile '%s' on %s\n%s", c.profile.c_str(), c.device.c_str(), describe(c).c_str());
   for (auto& cut : c.cuts) std::printf("  cut: %s\n", cut.c_str());

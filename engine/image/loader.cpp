@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "engine/error.h"
+#include "engine/threads.h"
 
 namespace ish::img {
 
@@ -37,7 +38,7 @@ std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool s
 }
 
 int resolve_threads(int threads) {
-  return threads > 0 ? threads : (int)std::max(1u, std::thread::hardware_concurrency());
+  return threads > 0 ? threads : ish::threads();  // 0: the process's budget (--threads, engine/threads.h)
 }
 
 void set_threads(LoaderOptions& o, int threads, bool compute_on_host) {
