@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "engine/image/batch_tensor.h"
+#include "engine/ops.h"
 #include "engine/image/imglist.h"
 #include "engine/image/loader.h"
 #include "engine/image/transform.h"
@@ -320,6 +321,22 @@ TEST_CASE("epoch_order: a permutation fixed by (seed, epoch); identity without s
   std::sort(s.begin(), s.end());
   CHECK(s == epoch_order(100, 9, 0, false));
   CHECK(s[99] == 99);
+}
+
+TEST_CASE("loader: U8 RGB batches normalised by ops::normalize_u8 equal the host table bit for bit") {
+  // The device path (input_format(cuda) == U8) runs ops::normalize_u8 where the model is; its CPU twin
+  // must give exactly the host F32 path's values, for every byte value and channel.
+  CHECK(input_format(Device::CPU) == PixelFormat::F32);
+  CHECK(input_format(Device::CUDA) == PixelFormat::U8);
+  Normalize norm;  // ImageNet's
+  const NormLut lut(norm);
+  Tensor u = Tensor::empty({1, 16, 16, 3}, DType::U8);
+  for (int i = 0; i < 16 * 16 * 3; i++) u.data<uint8_t>()[i] = (uint8_t)((i / 3) % 256);
+  Tensor x = ops::normalize_u8(u, {norm.mean[0], norm.mean[1], norm.mean[2]}, {norm.std[0], norm.std[1], norm.std[2]});
+  REQUIRE(x.dtype() == DType::F32);
+  int bad = 0;
+  for (int i = 0; i < 16 * 16 * 3; i++) bad += x.data<float>()[i] != lut.v[i % 3][u.data<uint8_t>()[i]];
+  CHECK(bad == 0);
 }
 
 }  // TEST_SUITE

@@ -1,8 +1,7 @@
 // A loader batch as the model's input: an NHWC F32 tensor on the model's device.
 //  - F32 batches (normalised on the host) are copied into a tensor and uploaded.
-//  - U8 batches are the device-normalisation path: the bytes go up and are normalised there. Until
-//    the engine has that op (ops::normalize_u8, CPU and CUDA), they are normalised on the host here,
-//    so the U8 path already gives the same tensor; switching is the one call in batch_tensor.cpp.
+//  - U8 batches for a device model: the bytes go up and ops::normalize_u8 normalises them there
+//    (RGB; one-channel batches are normalised on the host). On the host, U8 gives the same tensor as F32.
 #pragma once
 #include "engine/image/loader.h"
 #include "engine/tensor.h"
