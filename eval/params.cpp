@@ -55,7 +55,11 @@ void parse_set(const std::string& text, std::map<std::string, HParams>* fixed) {
   double x = std::strtod(num.c_str(), &end);
   const bool numeric = end && end != num.c_str() && *end == 0;
   if (!numeric && std::isalpha((unsigned char)num[0])) {
-    x = param_word(pp, key, num);  // a word where the key takes one (cadref.logit_method=GEN); throws otherwise
+    try {
+      x = param_word(pp, key, num);  // a word where the key takes one (cadref.logit_method=GEN)
+    } catch (const Error& e) {
+      fail("eval: --set ", text, ": ", e.what());
+    }
   } else {
     ISH_CHECK(numeric && errno != ERANGE && std::isfinite(x), "eval: --set ", text, ": '", num,
               "' is not a finite number");
