@@ -36,13 +36,16 @@ Tensor conv2d_bn(const Tensor& x, const Tensor& w, const Conv2dParams& cp, const
     return plain();
   if (autograd::needs_grad({&x, &w, &gamma, &beta, &residual})) return plain();
   Tensor y = Tensor::empty(out, x.dtype(), x.device());
-  ISH_CPU_FLOAT_DISPATCH(x.dtype(), {
+  auto run = [&](auto zero) {  // the element type is that of `zero` (float or double)
+    using T = decltype(zero);
     std::vector<T> scale((size_t)K), shift((size_t)K);
     cpu::bn_eval_fold<T>(K, gamma.data<T>(), beta.data<T>(), p.eps, running_mean.data<T>(), running_var.data<T>(),
                          scale.data(), shift.data());
-    cpu::conv2d_bn_fwd<T>(d, x.data<T>(), w.data<T>(), scale.data(), shift.data(), cptr<T>(residual), p.relu,
-                          y.data<T>());
-  });
+    cpu::conv2d_bn_fwd<T>(d, x.data<T>(), w.data<T>(), scale.data(), shift.data(),
+                          residual.defined() ? residual.data<T>() : nullptr, p.relu, y.data<T>());
+  };
+  if (x.dtype() == DType::F64) run(0.0);
+  else run(0.f);
   return y;
 }
 
