@@ -15,6 +15,16 @@ using namespace ish::gputest;
 
 namespace {
 
+// Bitwise-equal values, NaN matching NaN (close() would call inf - inf a mismatch).
+template <class T>
+void check_same(const std::vector<T>& a, const std::vector<T>& ref, const char* what) {
+  REQUIRE(a.size() == ref.size());
+  size_t bad = 0;
+  for (size_t i = 0; i < a.size(); i++)
+    if (!(a[i] == ref[i] || (std::isnan((double)a[i]) && std::isnan((double)ref[i])))) bad++;
+  CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << a.size() << " values differ");
+}
+
 // Random rows with planted ties of the maximum, NaNs and an all -inf row.
 std::vector<float> tricky_rows(int64_t N, int64_t D, uint64_t seed) {
   auto v = rand_int(N * D, seed, -20, 20);  // small integers: many ties
@@ -57,16 +67,6 @@ void check_rows(int64_t N, int64_t D, uint64_t seed) {
   check_same(dbc.get(), bc_ref, "sum_last backward");
   for (auto* b : {&dmax, &dsum, &dscat, &dbc}) CHECK(b->guards_ok());
   CHECK(didx.guards_ok());
-}
-
-// Bitwise-equal values, NaN matching NaN (close() would call inf - inf a mismatch).
-template <class T>
-void check_same(const std::vector<T>& a, const std::vector<T>& ref, const char* what) {
-  REQUIRE(a.size() == ref.size());
-  size_t bad = 0;
-  for (size_t i = 0; i < a.size(); i++)
-    if (!(a[i] == ref[i] || (std::isnan((double)a[i]) && std::isnan((double)ref[i])))) bad++;
-  CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << a.size() << " values differ");
 }
 
 }  // namespace
