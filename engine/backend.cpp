@@ -51,6 +51,9 @@ void Backend::bn_train_fwd(int64_t, int64_t, const Tensor&, const Tensor&, const
                            double, Tensor&, Tensor&, Tensor&, Tensor&, Tensor&) { unsupported("batch_norm"); }
 void Backend::bn_eval_fwd(int64_t, int64_t, const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool, double,
                           const Tensor&, const Tensor&, Tensor&) { unsupported("batch_norm"); }
+void Backend::bn_eval_stats(int64_t, const Tensor&, const Tensor&, double, Tensor&, Tensor&) {
+  unsupported("batch_norm backward (eval statistics)");
+}
 void Backend::bn_bwd(int64_t, int64_t, bool, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                      const Tensor&, const Tensor&, Tensor&, Tensor&, Tensor&, Tensor&) {
   unsupported("batch_norm backward");

@@ -41,6 +41,7 @@ class Backend {
                     int64_t ldb, double beta, Tensor& C, int64_t ldc);
   virtual void conv2d_fwd(const ConvDims& d, const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y);
   virtual void conv2d_bwd_data(const ConvDims& d, const Tensor& dy, const Tensor& w, Tensor& dx);
+  // dw and db may each be undefined (a parameter that needs no gradient), not both.
   virtual void conv2d_bwd_filter(const ConvDims& d, const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db);
   // Optional: eval-mode conv + BN (+ residual, + ReLU) in one pass (ops::conv2d_bn). A backend without
   // it leaves has_conv2d_bn_eval() false and the op runs conv2d then batch_norm.
@@ -55,6 +56,10 @@ class Backend {
   virtual void bn_eval_fwd(int64_t M, int64_t C, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                            const Tensor& residual, bool relu, double eps, const Tensor& running_mean,
                            const Tensor& running_var, Tensor& y);
+  // Eval-mode backward's statistics from the running ones: mean = running_mean, invstd =
+  // 1/sqrt(running_var + eps), each computed in double and rounded once to the tensors' dtype.
+  virtual void bn_eval_stats(int64_t C, const Tensor& running_mean, const Tensor& running_var, double eps,
+                             Tensor& mean, Tensor& invstd);
   virtual void bn_bwd(int64_t M, int64_t C, bool training, const Tensor& dy, const Tensor& y, const Tensor& x,
                       const Tensor& gamma, const Tensor& mean, const Tensor& invstd, Tensor& dx, Tensor& dgamma,
                       Tensor& dbeta, Tensor& dresidual);

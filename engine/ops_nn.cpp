@@ -29,16 +29,17 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
   Tensor y = Tensor::empty({d.N, d.P, d.Q, d.K}, x.dtype(), x.device());
   backend_of(x, "conv2d").conv2d_fwd(d, x, w, b, y);
   if (!autograd::needs_grad({&x, &w, &b})) return y;
-  const bool need_x = x.requires_grad();
+  // Only the gradients some input asks for are computed (a frozen weight costs no dW pass).
+  const bool need_x = x.requires_grad(), need_w = w.requires_grad(), need_b = b.defined() && b.requires_grad();
   Tensor xd = x.detach(), wd = w.detach();
-  const bool has_b = b.defined();
   return autograd::record(y, "conv2d", {x, w, b}, [=](const Tensor& g) -> std::vector<Tensor> {
-    Tensor dx, dw = Tensor::empty(wd.shape(), wd.dtype(), wd.device()), db;
+    Tensor dx, dw, db;
     if (need_x) dx = Tensor::empty(xd.shape(), xd.dtype(), xd.device());
-    if (has_b) db = Tensor::empty({d.K}, wd.dtype(), wd.device());
+    if (need_w) dw = Tensor::empty(wd.shape(), wd.dtype(), wd.device());
+    if (need_b) db = Tensor::empty({d.K}, wd.dtype(), wd.device());
     Backend& be = backend_of(xd, "conv2d backward");
     if (need_x) be.conv2d_bwd_data(d, g, wd, dx);
-    be.conv2d_bwd_filter(d, xd, g, dw, db);
+    if (need_w || need_b) be.conv2d_bwd_filter(d, xd, g, dw, db);
     return {dx, dw, db};
   });
 }
@@ -75,11 +76,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
     be.bn_eval_fwd(M, C, x, gamma, beta, residual, p.relu, p.eps, running_mean, running_var, y);
   if (!autograd::needs_grad({&x, &gamma, &beta, &residual})) return y;
   if (!p.training) {  // backward uses the running statistics as they were at forward time
-    auto rm = running_mean.to_f64_vector(), rv = running_var.to_f64_vector();
-    std::vector<double> is(rv.size());
-    for (size_t c = 0; c < rv.size(); c++) is[c] = 1.0 / std::sqrt(rv[c] + p.eps);
-    mean = Tensor::from_f64(rm, {C}).to(x.dtype()).to(x.device());
-    invstd = Tensor::from_f64(is, {C}).to(x.dtype()).to(x.device());
+    be.bn_eval_stats(C, running_mean, running_var, p.eps, mean, invstd);  // on the device: no host round trip
   }
   Tensor xd = x.detach(), gd = gamma.detach(), yd = p.relu ? y.detach() : Tensor();
   const bool training = p.training, has_res = residual.defined(), need_x = x.requires_grad();
@@ -98,7 +95,8 @@ Tensor max_pool2d(const Tensor& x, const Pool2dParams& p) {
   check_float(x, "max_pool2d", "input");
   ISH_CHECK(x.dim() == 4, "max_pool2d: need x [N,H,W,C], got ", shape_str(x.shape()));
   ISH_CHECK(p.kh > 0 && p.kw > 0 && p.sh > 0 && p.sw > 0 && p.dh > 0 && p.dw > 0, "max_pool2d: bad window");
-  ISH_CHECK(p.ph >= 0 && p.pw >= 0 && p.ph <= ((p.kh - 1) * p.dh + 1) / 2 && p.pw <= ((p.kw - 1) * p.dw + 1) / 2,
+  // The one padding rule of both devices (engine/dims.h; kernels/pool.cu checks the same).
+  ISH_CHECK(pool_padding_ok(p.kh, p.dh, p.ph) && pool_padding_ok(p.kw, p.dw, p.pw),
             "max_pool2d: padding must be at most half the effective kernel (as torch)");
   PoolDims d{x.size(0), x.size(1), x.size(2), x.size(3), 0, 0, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw};
   auto out_size = [&](int64_t in, int k, int s, int pad, int dil) {

@@ -56,8 +56,10 @@ class CpuBackend final : public Backend {
     ISH_CPU_FLOAT_DISPATCH(dy.dtype(), cpu::conv2d_bwd_data<T>(d, dy.data<T>(), w.data<T>(), dx.data<T>()));
   }
   void conv2d_bwd_filter(const ConvDims& d, const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& db) override {
+    // The CPU kernel computes dw and db together: a scratch dw when only db is wanted.
+    Tensor dwc = dw.defined() ? dw : Tensor::empty({d.K, d.R, d.S, d.C}, x.dtype(), x.device());
     ISH_CPU_FLOAT_DISPATCH(x.dtype(),
-                           cpu::conv2d_bwd_filter<T>(d, x.data<T>(), dy.data<T>(), dw.data<T>(), mptr<T>(db)));
+                           cpu::conv2d_bwd_filter<T>(d, x.data<T>(), dy.data<T>(), dwc.data<T>(), mptr<T>(db)));
   }
   bool has_conv2d_bn_eval() const override { return true; }
   void conv2d_bn_eval_fwd(const ConvDims& d, const Tensor& x, const Tensor& w, const Tensor& gamma, const Tensor& beta,
@@ -85,6 +87,17 @@ class CpuBackend final : public Backend {
     ISH_CPU_FLOAT_DISPATCH(x.dtype(), cpu::bn_eval_fwd<T>(M, C, x.data<T>(), gamma.data<T>(), beta.data<T>(),
                                                            cptr<T>(residual), relu, eps, running_mean.data<T>(),
                                                            running_var.data<T>(), y.data<T>()));
+  }
+  void bn_eval_stats(int64_t C, const Tensor& running_mean, const Tensor& running_var, double eps, Tensor& mean,
+                     Tensor& invstd) override {
+    ISH_CPU_FLOAT_DISPATCH(mean.dtype(), {
+      const T *rm = running_mean.data<T>(), *rv = running_var.data<T>();
+      T *m = mean.data<T>(), *is = invstd.data<T>();
+      for (int64_t c = 0; c < C; c++) {
+        m[c] = rm[c];
+        is[c] = (T)(1.0 / std::sqrt((double)rv[c] + eps));
+      }
+    });
   }
   void bn_bwd(int64_t M, int64_t C, bool training, const Tensor& dy, const Tensor& y, const Tensor& x,
               const Tensor& gamma, const Tensor& mean, const Tensor& invstd, Tensor& dx, Tensor& dgamma,

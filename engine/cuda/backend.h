@@ -70,6 +70,14 @@ void cross_entropy_fwd(int64_t N, int64_t C, const float* logits, const int64_t*
 void cross_entropy_bwd(int64_t N, int64_t C, const float* probs, const int64_t* labels, double smoothing,
                        const float* gout, float* dlogits);
 
+// Row reductions over the last dim of x [N,D] (kernels/rows.cu), as engine/cpu/rows.cpp:
+// argmax takes the first maximum (a NaN beats every number); sums accumulate in double.
+void row_argmax(int64_t N, int64_t D, const float* x, int64_t* idx);
+void row_gather(int64_t N, int64_t D, const float* x, const int64_t* idx, float* y);     // y[n] = x[n, idx[n]]
+void row_scatter(int64_t N, int64_t D, const float* g, const int64_t* idx, float* dx);  // zeros, dx[n, idx[n]] = g[n]
+void row_sum(int64_t N, int64_t D, const float* x, float* y);
+void row_broadcast(int64_t N, int64_t D, const float* g, float* dx);  // dx[n,:] = g[n]
+
 // Element-wise families used by the op layer (n elements).
 enum class Unary { Relu, Exp, Log, Neg };
 void unary(Unary op, int64_t n, const float* x, float* y);

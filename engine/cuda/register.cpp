@@ -60,6 +60,10 @@ class CudaBackend final : public Backend {
                    const Tensor& running_var, Tensor& y) override {
     cuda::bn_eval_fwd(M, C, f(x), f(gamma), f(beta), f(residual), relu, eps, f(running_mean), f(running_var), f(y));
   }
+  void bn_eval_stats(int64_t C, const Tensor& running_mean, const Tensor& running_var, double eps, Tensor& mean,
+                     Tensor& invstd) override {
+    cuda::bn_eval_stats(C, f(running_mean), f(running_var), eps, f(mean), f(invstd));
+  }
   void bn_bwd(int64_t M, int64_t C, bool training, const Tensor& dy, const Tensor& y, const Tensor& x,
               const Tensor& gamma, const Tensor& mean, const Tensor& invstd, Tensor& dx, Tensor& dgamma,
               Tensor& dbeta, Tensor& dresidual) override {
@@ -108,6 +112,20 @@ class CudaBackend final : public Backend {
     cuda::scale_shift(x.numel(), f(x), (float)scale, (float)shift, f(y));
   }
   void clamp_max(const Tensor& x, double hi, Tensor& y) override { cuda::clamp_max(x.numel(), f(x), (float)hi, f(y)); }
+
+  void row_sum(const Tensor& x, Tensor& y) override { cuda::row_sum(x.size(0), x.size(1), f(x), f(y)); }
+  void row_broadcast(const Tensor& g, Tensor& dx) override {
+    cuda::row_broadcast(dx.size(0), dx.size(1), f(g), f(dx));
+  }
+  void row_argmax(const Tensor& x, Tensor& idx) override {
+    cuda::row_argmax(x.size(0), x.size(1), f(x), idx.data<int64_t>());
+  }
+  void row_gather(const Tensor& x, const Tensor& idx, Tensor& y) override {
+    cuda::row_gather(x.size(0), x.size(1), f(x), idx.data<int64_t>(), f(y));
+  }
+  void row_scatter(const Tensor& g, const Tensor& idx, Tensor& dx) override {
+    cuda::row_scatter(dx.size(0), dx.size(1), f(g), idx.data<int64_t>(), f(dx));
+  }
 
   void ish_shape(const Tensor& x, int64_t k, ops::IshStrategy s, Tensor& out) override {
     cuda::ish_shape(x.size(0), x.size(1), k, (int)s, f(x), f(out));
