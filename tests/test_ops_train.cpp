@@ -210,10 +210,11 @@ TEST_CASE("backend table: a missing CUDA backend or kernel is a one-line error n
     CHECK(dev::cuda_unavailable_reason().find("no CUDA") != std::string::npos);
     CHECK_THROWS_WITH_AS(backend(Device::CUDA, "conv2d"), doctest::Contains("conv2d"), Error);
     CHECK_THROWS_WITH_AS(Tensor::empty({2}, DType::F32, Device::CUDA), doctest::Contains("no CUDA"), Error);
-  } else {  // the CUDA table has no row reductions: a clear refusal, before any tensor is touched
+  } else {  // the CUDA table has no logsumexp kernel: a clear refusal, before any tensor is touched
     CHECK(std::string(cuda->name()) == "cuda");
     Tensor x = Tensor::zeros({2, 3}), y = Tensor::zeros({2});
-    CHECK_THROWS_WITH_AS(cuda->row_sum(x, y), doctest::Contains("sum_last: not implemented on cuda"), Error);
+    CHECK_THROWS_WITH_AS(cuda->row_logsumexp(x, y), doctest::Contains("logsumexp_last: not implemented on cuda"),
+                         Error);
   }
   CHECK(std::string(backend(Device::CPU, "any").name()) == "cpu");
 }
