@@ -86,7 +86,7 @@ ModelEval evaluate_model(models::ResNet& model, const DemoData& d, const DemoCon
   for (auto& r : me.pps)
     std::printf("   %-6s near AUROC %6.2f FPR@95 %6.2f | far AUROC %6.2f FPR@95 %6.2f | %s%s (%.1fs)\n", r.name.c_str(),
                 100 * r.near_mean.auroc, 100 * r.near_mean.fpr95, 100 * r.far_mean.auroc, 100 * r.far_mean.fpr95,
-                r.params.empty() ? "-" : eval::hparams_str(r.params).c_str(), r.searched ? " [APS]" : "", r.seconds);
+                r.params.empty() ? "-" : (r.params_text.empty() ? eval::hparams_str(r.params) : r.params_text).c_str(), r.searched ? " [APS]" : "", r.seconds);
 
   me.opt.out_dir = dir;
   me.opt.save_csv = true;
