@@ -205,7 +205,9 @@ Tensor ResNetGradNet::logits(const Tensor& x) {
   return m_.forward(x.to(m_.device())).logits.to(Device::CPU);
 }
 
-Tensor ResNetGradNet::ce_input_grad(const Tensor& x, double T, Tensor* logits) {
+Tensor ResNetGradNet::input_grad(const Tensor& x, const char* who,
+                                 const std::function<Tensor(const models::ResNet::Output&)>& loss_of) {
+  // Only the input needs a gradient: freeze the parameters for this pass.
   auto params = m_.named_parameters();
   for (auto& [n, p] : params) p.set_requires_grad(false);
   struct Restore {
@@ -215,15 +217,19 @@ Tensor ResNetGradNet::ce_input_grad(const Tensor& x, double T, Tensor* logits) {
   Tensor xi = x.to(m_.device());
   if (xi.same(x)) xi = x.clone();
   xi.set_requires_grad(true);
-  auto out = m_.forward(xi);
-  // argmax is a host op: take it on a host copy, then put the labels beside the logits.
-  Tensor y = ops::argmax_last(out.logits.detach().to(Device::CPU));
-  if (m_.device() != Device::CPU) y = y.to(m_.device());
-  Tensor loss = ops::cross_entropy(ops::mul_scalar(out.logits, 1.0 / T), y);
-  loss.backward();
-  if (logits) *logits = out.logits.detach().to(Device::CPU);
-  ISH_CHECK(xi.grad().defined(), "odin: the network produced no input gradient");
+  loss_of(m_.forward(xi)).backward();
+  ISH_CHECK(xi.grad().defined(), who, ": the network produced no input gradient");
   return xi.grad().to(Device::CPU);
+}
+
+Tensor ResNetGradNet::ce_input_grad(const Tensor& x, double T, Tensor* logits) {
+  return input_grad(x, "odin", [&](const models::ResNet::Output& out) {
+    // argmax is a host op: take it on a host copy, then put the labels beside the logits.
+    Tensor y = ops::argmax_last(out.logits.detach().to(Device::CPU));
+    if (m_.device() != Device::CPU) y = y.to(m_.device());
+    if (logits) *logits = out.logits.detach().to(Device::CPU);
+    return ops::cross_entropy(ops::mul_scalar(out.logits, 1.0 / T), y);
+  });
 }
 
 std::vector<double> ResNetGradNet::input_std() const {

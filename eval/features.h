@@ -79,6 +79,10 @@ class ResNetGradNet : public InputGradNet {
   Tensor features(const Tensor& x) override;
 
  private:
+  // The gradient of loss_of(forward(x)) to x (on the CPU), the parameters frozen for the pass; `who`
+  // names the detector in the error when no gradient reaches the input.
+  Tensor input_grad(const Tensor& x, const char* who,
+                    const std::function<Tensor(const models::ResNet::Output&)>& loss_of);
   models::ResNet& m_;
   img::Normalize norm_;
 };
