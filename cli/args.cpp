@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "engine/device_options.h"
 #include "engine/error.h"
 
 namespace ish::cli {
@@ -70,6 +71,16 @@ double Args::get_double(const std::string& name, double def) {
 }
 void Args::finish() {
   for (auto& k : order_) ISH_CHECK(used_.count(k), "unknown flag ", k);
+}
+
+const char* const kTf32Help =
+    "  --tf32 on|off|all       TF32 tensor cores on cuda: on (default, as PyTorch) = cuDNN convolutions, all =\n"
+    "                          GEMMs too (fc, detectors' logits), off = strict fp32. No effect on the CPU.\n";
+
+std::string tf32_flag(Args& a, const std::string& def) {
+  const Tf32 t = parse_tf32(a.get("--tf32", def));
+  device_options().tf32 = t;
+  return tf32_name(t);
 }
 
 }  // namespace ish::cli

@@ -28,4 +28,11 @@ class Args {
   std::map<std::string, bool> used_;
 };
 
+// --tf32 on|off|all, the same for every command that computes: validated (a bad value is a one-line
+// error, exit 2), applied to engine/device_options.h, and returned ("on" etc.) for the records
+// (results.json, checkpoint and feature-cache metadata). `def` applies when the flag is absent.
+std::string tf32_flag(Args& a, const std::string& def = "on");
+// Its --help text (two lines).
+extern const char* const kTf32Help;
+
 }  // namespace ish::cli

@@ -36,6 +36,7 @@ void usage() {
       "  --batch-size  images per forward (default 16)\n"
       "  --threads     the cores it may use, compute and decode together (default 0: all)\n",
       img::Transform::eval_default("resnet50").describe_eval().c_str());
+  std::fputs(kTf32Help, stdout);
 }
 
 // Top-k of softmax(logits) for one row, computed in double; ties keep the lower index.
@@ -65,6 +66,7 @@ int cmd_classify(int argc, char** argv) {
   const std::string dump = args.get("--dump");
   const std::string device = args.get("--device", "cpu");
   const long long batch = args.get_int("--batch-size", 16), threads = args.get_int("--threads", 0);
+  tf32_flag(args);
   args.finish();
   const std::vector<std::string>& images = args.positional();
   ISH_CHECK(!weights_path.empty(), "classify: --weights is required (see --help)");

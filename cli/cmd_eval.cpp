@@ -48,6 +48,7 @@ void usage() {
       "Notes: APS keeps the FIRST strict maximum of the ID-val vs OOD-val AUROC (OpenOOD). ACC is the top-1 of\n"
       "the plain logits; results.json also gives each detector's own-prediction accuracy (the SCALE fork's\n"
       "number). Scores the reference leaves NaN (SCALE/ASH-S on an all-zero feature) are -inf and counted.\n");
+  std::fputs(kTf32Help, stdout);
 }
 
 }  // namespace
@@ -68,6 +69,7 @@ int cmd_eval(int argc, char** argv) {
   const bool has_pct = args.has("--percentile");
   const std::string device = args.get("--device", dev::cuda_available() ? "cuda" : "cpu");
   const long long threads = args.get_int("--threads", 0);
+  const std::string tf32 = tf32_flag(args);
   eval::ListBenchmark b;
   if (!bench.empty()) {
     ISH_CHECK(bench == "imagenet", "eval: unknown --benchmark '", bench, "' (known: imagenet)");
@@ -117,7 +119,8 @@ int cmd_eval(int argc, char** argv) {
   models::ResNet model = models::load_model(arch, weights_path, dev);
   ro.extract.weights_key = eval::file_hash(weights_path);
   ro.out.info = {{"arch", arch}, {"weights", weights_path}, {"weights_hash", ro.extract.weights_key},
-                 {"device", device}, {"benchmark", bench.empty() ? "custom lists" : bench}, {"data_root", root},
+                 {"device", device}, {"tf32", tf32}, {"benchmark", bench.empty() ? "custom lists" : bench},
+                 {"data_root", root},
                  {"preprocessing", "PIL-exact bilinear resize 256 (truncated long side), centre crop 224, ImageNet normalisation"}};
   auto res = eval::run_benchmark(model, b, ro);
   std::printf("%-8s %-28s %10s %10s %10s %10s %8s\n", "pp", "hyper-parameters", "near AUROC", "far AUROC", "near FPR95",

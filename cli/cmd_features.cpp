@@ -20,7 +20,9 @@ void usage() {
       "  Runs the model over LIST (OpenOOD format, paths relative to --data-root, default ./data) with the eval\n"
       "  preprocessing and caches logits, features and labels in --cache-dir (default ./feature_cache), keyed by the\n"
       "  weights' content hash, the architecture and the list's content. A cached entry is reused unless --recompute.\n"
-      "  --dump DIR also writes DIR/{logits,features,labels}.npy. --threads N: the cores it may use, compute and decode together (0: all).\n");
+      "  --dump DIR also writes DIR/{logits,features,labels}.npy. --threads N: the cores it may use, compute and decode together (0: all).\n"
+      "  The cache entry's metadata records the device and the --tf32 setting; on cuda, TF32 results are cached apart.\n");
+  std::fputs(kTf32Help, stdout);
 }
 }  // namespace
 
@@ -38,6 +40,7 @@ int cmd_features(int argc, char** argv) {
   eo.recompute = args.flag("--recompute");
   eo.strict = args.flag("--strict");
   const long long batch = args.get_int("--batch-size", 200), threads = args.get_int("--threads", 0);
+  tf32_flag(args);
   args.finish();
   ISH_CHECK(!weights_path.empty(), "features: --weights is required (see --help)");
   ISH_CHECK(!list_path.empty(), "features: --list is required (see --help)");

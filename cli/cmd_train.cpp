@@ -37,10 +37,15 @@ static const char* kHelp =
     "  --seed N (0)  --no-augment  --no-shuffle  --deterministic  --strict (abort on a corrupt image)\n"
     "  --out DIR                            last.safetensors, best.safetensors, summary.csv\n"
     "  --resume                             continue from OUT/last.safetensors with its stored config\n"
-    "                                       (--steps, --device, --data-root, lists, logging may change)\n"
+    "                                       (--steps, --device, --tf32, --data-root, lists, logging may change)\n"
     "  --steps N                            stop once N optimizer steps are done in total\n"
-    "  --log-every N (50)  --save-every N (500)  --device cpu|cuda\n"
+    "  --log-every N (50)                   a stdout line every N steps: loss and top-1 over them, img/s,\n"
+    "                                       ETA of the epoch and of the run (progress on stderr meanwhile)\n"
+    "  --save-every N (500)  --device cpu|cuda\n"
     "  --threads N (0: all)                 the cores it may use, compute and decode together\n";
+static const char* kNotes =
+    "A non-finite loss stops the run (exit 2) before anything from its step on is saved; the message names\n"
+    "the step and the checkpoint holding the last good state. The --tf32 setting is stored in the checkpoints.\n";
 
 static bool file_exists(const std::string& p) {
   struct stat sb;
@@ -53,6 +58,8 @@ int cmd_train(int argc, char** argv) {
           "--strict", "--help"});
   if (a.flag("--help")) {
     std::fputs(kHelp, stdout);
+    std::fputs(kTf32Help, stdout);
+    std::fputs(kNotes, stdout);
     return 0;
   }
   train::TrainConfig c;
@@ -99,6 +106,7 @@ int cmd_train(int argc, char** argv) {
   c.strict = a.flag("--strict") || (resume && c.strict);
   c.device = a.get("--device", resume ? c.device : "cpu");
   ISH_CHECK(c.device == "cpu" || c.device == "cuda", "--device must be cpu or cuda, got '", c.device, "'");
+  c.tf32 = tf32_flag(a, resume ? c.tf32 : "on");
   c.max_steps = a.get_int("--steps", -1);
   c.log_every = a.get_int("--log-every", c.log_every);
   c.save_every = a.get_int("--save-every", c.save_every);

@@ -88,8 +88,11 @@ void backward(const Tensor& root, const Tensor& seed) {
         else gi->second = ops::add(gi->second, gin[k]);  // grad mode is off here (see below)
       } else {
         Tensor& acc = in.grad();
-        if (!acc.defined()) acc = gin[k].clone();  // own storage: never alias a temporary
-        else ops::add_(acc, gin[k]);
+        // The first contribution is taken over when nothing else can see its memory (no copy, and on a
+        // device no allocation); one that aliases a closure's tensor or another input's grad is copied.
+        if (acc.defined()) ops::add_(acc, gin[k]);
+        else if (gin[k].sole_owner()) acc = std::move(gin[k]);
+        else acc = gin[k].clone();
       }
     }
   }

@@ -2,7 +2,8 @@
 //
 // Conventions:
 //  - Parameter (leaf) gradients ACCUMULATE: backward() adds into leaf.grad(); call zero_grad
-//    (or reset the grad) between steps.
+//    (or reset the grad) between steps. An undefined grad takes over the first contribution's
+//    memory when nothing else can see it (Tensor::sole_owner), else a copy: no per-parameter copy.
 //  - Activation (non-leaf) gradients are ASSIGNED: each backward() starts them from zero and
 //    sums the contributions of every consumer (shared subexpressions are handled).
 //  - A Node holds its inputs (keeping them alive) but never its own output; backward closures

@@ -96,6 +96,9 @@ void Backend::ish_shape(const Tensor&, int64_t, ops::IshStrategy, Tensor&) { uns
 void Backend::sgd_update(const std::vector<ops::SgdParam>&, const ops::SgdHyper&, bool) {
   unsupported("sgd_update_");
 }
+void Backend::train_stats(const Tensor&, const Tensor&, const Tensor&, int64_t, Tensor&) {
+  unsupported("train_stats_");
+}
 void Backend::normalize_u8(const Tensor&, const std::array<float, 3>&, const std::array<float, 3>&, Tensor&) {
   unsupported("normalize_u8");
 }

@@ -29,7 +29,8 @@ class Backend {
   virtual std::string unavailable_reason() const { return std::string(); }
   virtual void* alloc(size_t bytes);
   virtual void free(void* p, size_t bytes);
-  // Copies where one side (or both) is this backend's device; synchronous with respect to the host.
+  // Copies where one side (or both) is this backend's device, as dev::copy (engine/device.h): the
+  // host's memory is safe to use on return; device-side copies need not have finished.
   virtual void copy(void* dst, Device ddev, const void* src, Device sdev, size_t bytes);
   virtual void memset0(void* p, size_t bytes);
   virtual void synchronize() {}
@@ -97,6 +98,9 @@ class Backend {
   // ---- training and input ----
   virtual void ish_shape(const Tensor& x, int64_t k, ops::IshStrategy s, Tensor& out);  // x, out [N,D]
   virtual void sgd_update(const std::vector<ops::SgdParam>& ps, const ops::SgdHyper& h, bool first_step);
+  // ops::train_stats_ given the rows' argmax `pred` (I64 [n]); loss may be undefined; stats F64.
+  virtual void train_stats(const Tensor& loss, const Tensor& pred, const Tensor& labels, int64_t step,
+                           Tensor& stats);
   virtual void normalize_u8(const Tensor& x, const std::array<float, 3>& mean, const std::array<float, 3>& std,
                             Tensor& y);
 

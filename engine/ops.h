@@ -47,7 +47,12 @@ Tensor global_avg_pool(const Tensor& x);                      // [N,H,W,C] -> [N
 // are unchanged.
 Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& wgrad_input = Tensor());
 // Mean softmax cross-entropy -> scalar (shape []); labels I64 [N] in [0,C). label_smoothing as torch.
+// Labels on the host are range-checked there (and uploaded when the logits are on a device). Labels
+// already on the device are not read back, which would wait for it: check them before the upload
+// (check_labels); an out-of-range one gives a NaN loss there.
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_smoothing = 0.0);
+// Host labels I64 [N] all in [0, C), else an error naming `what`, the row and the value.
+void check_labels(const Tensor& labels, int64_t C, const std::string& what);
 
 // ---- element-wise (same shape unless noted) ----
 Tensor sub(const Tensor& a, const Tensor& b);
@@ -94,6 +99,14 @@ struct SgdParam {
   double weight_decay = 0;
 };
 void sgd_update_(const std::vector<SgdParam>& params, const SgdHyper& h, bool first_step);
+
+// Training statistics accumulated on the tensors' device, so that a training step needs no host sync:
+// stats F64 [kTrainStats] (zeros to start). For a micro-batch of n rows with mean loss `loss` ([]; may
+// be undefined: accuracy only), logits [n,C] and labels I64 [n] on the same device:
+//   stats[kLossSum] += n * loss;   stats[kCorrect] += #rows whose first argmax equals the label;
+//   when loss is not finite and stats[kBadStep] == 0: stats[kBadStep] = step (>= 1), stats[kBadLoss] = loss.
+enum TrainStat : int { kLossSum = 0, kCorrect = 1, kBadStep = 2, kBadLoss = 3, kTrainStats = 4 };
+void train_stats_(Tensor& stats, const Tensor& loss, const Tensor& logits, const Tensor& labels, int64_t step);
 
 // U8 RGB images [..., 3] (NHWC) -> F32 on the same device: (x/255 - mean[c]) / std[c], each step
 // rounded in float as torchvision's ToTensor + Normalize.

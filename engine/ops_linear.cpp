@@ -61,25 +61,32 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   });
 }
 
+void check_labels(const Tensor& labels, int64_t C, const std::string& what) {
+  ISH_CHECK(labels.defined() && labels.dtype() == DType::I64 && labels.device() == Device::CPU, what,
+            ": labels must be I64 on the host");
+  const int64_t* y = labels.data<int64_t>();
+  for (int64_t i = 0, n = labels.numel(); i < n; i++)
+    ISH_CHECK(y[i] >= 0 && y[i] < C, what, ": label ", y[i], " at row ", i, " out of range [0,", C, ")");
+}
+
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double smoothing) {
   check_float(logits, "cross_entropy", "logits");
   ISH_CHECK(logits.dim() == 2, "cross_entropy: logits must be [N,C], got ", shape_str(logits.shape()));
   ISH_CHECK(labels.defined() && labels.dtype() == DType::I64, "cross_entropy: labels must be I64");
   check_shape(labels, {logits.size(0)}, "cross_entropy labels");
-  check_same_device(logits, labels, "cross_entropy");
   ISH_CHECK(smoothing >= 0 && smoothing <= 1, "cross_entropy: label_smoothing ", smoothing, " not in [0,1]");
   const int64_t N = logits.size(0), C = logits.size(1);
   ISH_CHECK(N > 0, "cross_entropy: empty batch");
-  {  // labels are user data: validate the range (one host copy of N ints)
-    Tensor h = labels.to(Device::CPU);
-    for (int64_t i = 0; i < N; i++)
-      ISH_CHECK(h.data<int64_t>()[i] >= 0 && h.data<int64_t>()[i] < C, "cross_entropy: label ",
-                h.data<int64_t>()[i], " at row ", i, " out of range [0,", C, ")");
+  Tensor lab = labels;
+  if (labels.device() == Device::CPU) {  // user data: validated where it is read for free
+    check_labels(labels, C, "cross_entropy");
+    lab = labels.to(logits.device());
+  } else {
+    check_same_device(logits, labels, "cross_entropy");
   }
   Tensor probs = Tensor::empty({N, C}, logits.dtype(), logits.device());
   Tensor loss = Tensor::empty({}, logits.dtype(), logits.device());
-  backend_of(logits, "cross_entropy").cross_entropy_fwd(logits, labels, smoothing, probs, loss);
-  Tensor lab = labels;
+  backend_of(logits, "cross_entropy").cross_entropy_fwd(logits, lab, smoothing, probs, loss);
   return autograd::record(loss, "cross_entropy", {logits}, [=](const Tensor& g) -> std::vector<Tensor> {
     Tensor d = Tensor::empty({N, C}, probs.dtype(), probs.device());
     backend_of(d, "cross_entropy backward").cross_entropy_bwd(probs, lab, smoothing, g, d);

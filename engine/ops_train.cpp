@@ -42,6 +42,27 @@ void sgd_update_(const std::vector<SgdParam>& params, const SgdHyper& h, bool fi
   backend(dev, "sgd_update_").sgd_update(params, h, first_step);
 }
 
+void train_stats_(Tensor& stats, const Tensor& loss, const Tensor& logits, const Tensor& labels, int64_t step) {
+  ISH_CHECK(stats.defined() && stats.dtype() == DType::F64 && stats.dim() == 1 && stats.numel() == kTrainStats,
+            "train_stats_: stats must be F64 [", (int)kTrainStats, "]");
+  check_float(logits, "train_stats_", "logits");
+  ISH_CHECK(logits.dim() == 2, "train_stats_: logits must be [N,C], got ", shape_str(logits.shape()));
+  ISH_CHECK(labels.defined() && labels.dtype() == DType::I64, "train_stats_: labels must be I64");
+  check_shape(labels, {logits.size(0)}, "train_stats_ labels");
+  check_same_device(stats, logits, "train_stats_");
+  check_same_device(stats, labels, "train_stats_");
+  if (loss.defined()) {
+    check_like(logits, loss, "train_stats_", "loss");
+    ISH_CHECK(loss.numel() == 1, "train_stats_: loss must have one element, got ", shape_str(loss.shape()));
+  }
+  ISH_CHECK(step >= 1, "train_stats_: step must be >= 1, got ", step);
+  const int64_t N = logits.size(0);
+  Tensor pred = Tensor::empty({N}, DType::I64, logits.device());
+  Backend& b = backend_of(logits, "train_stats_");
+  if (N > 0) b.row_argmax(logits, pred);
+  b.train_stats(loss, pred, labels, step, stats);
+}
+
 Tensor normalize_u8(const Tensor& x, const std::array<float, 3>& mean, const std::array<float, 3>& std) {
   ISH_CHECK(x.defined() && x.dtype() == DType::U8, "normalize_u8: input ", x.name(), " must be U8, got ",
             x.defined() ? dtype_name(x.dtype()) : "undefined");

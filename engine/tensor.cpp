@@ -183,6 +183,11 @@ Tensor Tensor::narrow0(int64_t start, int64_t len) const {
 }
 Tensor Tensor::detach() const { return view(shape()); }
 
+bool Tensor::sole_owner() const {
+  return impl_ && impl_.use_count() == 1 && impl_->storage.use_count() == 1 && impl_->offset == 0 &&
+         impl_->storage->bytes == nbytes() && !impl_->requires_grad && !impl_->grad_fn && !impl_->grad.defined();
+}
+
 bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
 Tensor& Tensor::set_requires_grad(bool r) { impl_->requires_grad = r; return *this; }
 const std::shared_ptr<Node>& Tensor::grad_fn() const {

@@ -87,6 +87,9 @@ class Tensor {
   Tensor& set_name(const std::string& n);
 
   TensorImpl* impl() const { return impl_.get(); }
+  // True when this handle is the tensor's only one and the tensor the only user of all its storage (no
+  // view, no detached alias, no autograd state): its memory may then be taken over instead of copied.
+  bool sole_owner() const;
   bool same(const Tensor& o) const { return impl_ == o.impl_; }
 
  private:

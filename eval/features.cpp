@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "engine/autograd.h"
+#include "engine/device_options.h"
 #include "engine/error.h"
 #include "engine/image/batch_tensor.h"
 #include "engine/image/loader.h"
@@ -91,11 +92,12 @@ img::LoaderOptions extract_loader_options(const ExtractOptions& o, Device dev) {
 }
 
 std::string cache_key(const std::string& weights_key, const std::string& arch, const img::ImgList& list,
-                      const img::Transform& t) {
+                      const img::Transform& t, const std::string& numerics) {
   Fnv128 h;
   h.add(weights_key);
   h.add(arch);
   h.add(t.eval_key());
+  if (!numerics.empty()) h.add(numerics);  // absent for strict fp32: CPU and GPU entries are shared
   for (auto& it : list.items) {
     h.add(it.path);
     h.add(std::to_string(it.label));
@@ -154,8 +156,12 @@ Extracted extract_features(models::ResNet& model, const img::ImgList& list, cons
   Extracted r;
   const std::string label = opt.label.empty() ? list.file : opt.label;
   const std::string key = opt.transform.eval_key();
+  const Device dev = model.device();
+  const Tf32 tf32 = device_options().tf32;
+  const std::string numerics = dev == Device::CUDA && tf32 != Tf32::Off ? str("tf32=", tf32_name(tf32)) : "";
   if (!opt.cache_dir.empty()) {
-    r.cache_file = opt.cache_dir + "/" + cache_key(opt.weights_key, model.arch(), list, opt.transform) + ".safetensors";
+    r.cache_file = opt.cache_dir + "/" + cache_key(opt.weights_key, model.arch(), list, opt.transform, numerics) +
+                   ".safetensors";
     if (!opt.recompute && access(r.cache_file.c_str(), R_OK) == 0) {
       st::File f = st::File::open(r.cache_file);
       r.f = {f.load("logits"), f.load("features"), f.load("labels")};
@@ -167,7 +173,6 @@ Extracted extract_features(models::ResNet& model, const img::ImgList& list, cons
       return r;
     }
   }
-  const Device dev = model.device();
   img::Loader loader(list, extract_loader_options(opt, dev));
   Progress bar(label, (int64_t)list.items.size(), opt.progress);
   int64_t done = 0;
@@ -180,7 +185,7 @@ Extracted extract_features(models::ResNet& model, const img::ImgList& list, cons
     st::save(r.cache_file, {{"logits", r.f.logits}, {"features", r.f.features}, {"labels", r.f.labels}},
              {{"list", list.file}, {"root", list.root}, {"arch", model.arch()}, {"weights", opt.weights_key},
               {"items", std::to_string(list.items.size())}, {"skipped", std::to_string(r.skipped)},
-              {"preprocess", key}});
+              {"preprocess", key}, {"device", device_name(dev)}, {"tf32", tf32_name(tf32)}});
   }
   return r;
 }

@@ -2,8 +2,9 @@
 //  - extract(): eval-mode forward over batches from any source (the image loader, in-memory tensors);
 //  - extract_features(): over an image list through the loader, cached on disk. The cache file is keyed
 //    by the weights file's content hash, the architecture, the list (resolved paths and labels, i.e. the
-//    list's content and the data root) and the transform's numbers, so a sweep over detectors never
-//    re-runs the network; --recompute forces a fresh pass. Skipped (corrupt) files are counted.
+//    list's content and the data root), the transform's numbers and, on cuda with TF32, the --tf32
+//    setting, so a sweep over detectors never re-runs the network; --recompute forces a fresh pass.
+//    Skipped (corrupt) files are counted; the metadata records the device and the --tf32 setting.
 // Also: an ImageStream over a list (ODIN) and ODIN's InputGradNet for a ResNet.
 #pragma once
 #include <functional>
@@ -58,9 +59,10 @@ Extracted extract_features(models::ResNet& model, const img::ImgList& list, cons
 
 // 128-bit content hash (two FNV-1a 64 lanes) of a file, as 32 hex digits.
 std::string file_hash(const std::string& path);
-// The cache file name for (weights, arch, list, preprocessing).
+// The cache file name for (weights, arch, list, preprocessing[, numerics]). `numerics` names a mode
+// whose numbers differ beyond rounding from strict fp32 (cuda with TF32: "tf32=on"); empty otherwise.
 std::string cache_key(const std::string& weights_key, const std::string& arch, const img::ImgList& list,
-                      const img::Transform& t);
+                      const img::Transform& t, const std::string& numerics = "");
 
 // The list's images, preprocessed as for extraction, in batches of batch_size (skips as the loader does).
 ImageStream image_stream(const img::ImgList& list, const ExtractOptions& opt);

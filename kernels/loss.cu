@@ -1,6 +1,7 @@
 // Softmax cross-entropy (mean over rows, label smoothing as torch): one block per row computes
 // max, log-sum-exp, probabilities and the row loss; a single-block pass sums the row losses in
 // a fixed order (deterministic, no atomics). Backward: dlogits = gout * (probs - target) / N.
+// Also the trainer's on-device statistics (loss sum, correct count, first non-finite step).
 #include "kernels/common.cuh"
 
 namespace ish::cuda {
@@ -57,7 +58,33 @@ __global__ void ce_bwd_k(int64_t N, int64_t C, const float* __restrict__ probs, 
   }
 }
 
+// The training statistics of one micro-batch (ops::train_stats_): a fixed-order count, then one thread
+// updates the four doubles, so the totals are reproducible.
+__global__ void train_stats_k(int64_t n, const float* __restrict__ loss, const int64_t* __restrict__ pred,
+                              const int64_t* __restrict__ labels, int64_t step, double* __restrict__ stats) {
+  __shared__ double sh[32];
+  double c = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) c += pred[i] == labels[i] ? 1.0 : 0.0;
+  c = block_sum(c, sh);
+  if (threadIdx.x != 0) return;
+  stats[1] += c;
+  if (!loss) return;
+  const double l = (double)*loss;
+  stats[0] += (double)n * l;
+  if (!isfinite(l) && stats[2] == 0) {
+    stats[2] = (double)step;
+    stats[3] = l;
+  }
+}
+
 }  // namespace
+
+void train_stats(int64_t n, const float* loss, const int64_t* pred, const int64_t* labels, int64_t step,
+                 double* stats) {
+  ISH_CHECK(n >= 0 && step >= 1, "train_stats on cuda: bad sizes n=", n, " step=", step);
+  train_stats_k<<<1, kBlock, 0, stream()>>>(n, loss, pred, labels, step, stats);
+  CHECK_LAUNCH("train_stats");
+}
 
 void cross_entropy_fwd(int64_t N, int64_t C, const float* logits, const int64_t* labels, double smoothing,
                        float* probs, float* loss_out) {

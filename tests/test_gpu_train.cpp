@@ -1,5 +1,6 @@
 // GPU parity, part 2: element-wise families, the multi-tensor SGD (vs the CPU twin in
-// engine/cpu/cpu_ops.h), ISH shaping (vs its CPU twin), uint8 normalisation, and the caching allocator.
+// engine/cpu/cpu_ops.h), ISH shaping (vs its CPU twin), uint8 normalisation, the trainer's device
+// statistics (vs the CPU twin), stream-ordered copies, and the caching allocator.
 #ifdef ISHSCALE_CUDA
 #include <cmath>
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include "engine/cpu/cpu_ops.h"
 #include "engine/cuda/backend.h"
 #include "engine/cuda/runtime.h"
+#include "engine/ops.h"
 #include "tests/test_gpu_util.h"
 #include "train/ish.h"
 
@@ -165,6 +167,46 @@ TEST_CASE("gpu normalize_u8: exact vs ToTensor+Normalize in fp32") {
     CHECK_MESSAGE(bitwise_equal(go.get(), ref), "normalize " << npx << " pixels");
     CHECK(go.guards_ok());
   }
+}
+
+TEST_CASE("gpu train_stats_: loss sum, correct count and first non-finite step match the CPU twin") {
+  const int64_t N = 300, C = 10;  // more rows than the kernel's block
+  auto v = rand_int(N * C, 901, -3, 3);  // small integers: many ties (the first maximum wins)
+  v[5 * C + 2] = NAN;                    // a NaN wins its row, as in argmax_last
+  std::vector<int64_t> y((size_t)N);
+  for (int64_t i = 0; i < N; i++) y[(size_t)i] = (i * 7) % C;
+  Tensor lc = Tensor::from_f32(v, {N, C}), yc = Tensor::from_i64(y, {N});
+  Tensor lg = lc.to(Device::CUDA), yg = yc.to(Device::CUDA);
+  Tensor sc = Tensor::zeros({ops::kTrainStats}, DType::F64);
+  Tensor sg = Tensor::zeros({ops::kTrainStats}, DType::F64, Device::CUDA);
+  const float losses[] = {0.5f, 1.2345678f, INFINITY, NAN};
+  for (int k = 0; k < 4; k++) {
+    ops::train_stats_(sc, Tensor::full({}, losses[k]), lc, yc, k + 1);
+    ops::train_stats_(sg, Tensor::full({}, losses[k], DType::F32, Device::CUDA), lg, yg, k + 1);
+    if (k == 1) CHECK(sg.to_f64_vector() == sc.to_f64_vector());  // finite so far: bitwise (same sums in double)
+  }
+  ops::train_stats_(sc, Tensor(), lc, yc, 9);
+  ops::train_stats_(sg, Tensor(), lg, yg, 9);
+  auto a = sg.to_f64_vector(), b = sc.to_f64_vector();
+  CHECK(a[ops::kCorrect] == b[ops::kCorrect]);
+  CHECK(a[ops::kBadStep] == 3);
+  CHECK(b[ops::kBadStep] == 3);
+  CHECK(std::isinf(a[ops::kBadLoss]));
+  CHECK(std::isnan(a[ops::kLossSum]));
+}
+
+TEST_CASE("gpu copies: uploads and device-to-device copies queue on the stream; a download sees them all") {
+  const int64_t n = 1 << 22;  // 16 MiB: long enough for a missing wait to show
+  const auto h = rand_uniform(n, 902);
+  Tensor d = Tensor::from_f32(h, {n}).to(Device::CUDA);  // the host tensor is freed at once
+  Tensor c = d.clone();                                   // device to device, no wait
+  ops::add_(c, d);                                        // c = 2h
+  Tensor e = c.clone();
+  c.fill_(0);                                             // must not reach e
+  const auto got = e.to(Device::CPU).to_f32_vector();
+  size_t bad = 0;
+  for (int64_t i = 0; i < n; i++) bad += got[(size_t)i] != 2 * h[(size_t)i];
+  CHECK(bad == 0);
 }
 
 TEST_CASE("gpu allocator: a warm repeat of the same allocations never calls cudaMalloc; counters balance") {

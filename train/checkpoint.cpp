@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <set>
 
+#include "engine/device_options.h"
 #include "engine/rng.h"
 #include "models/state_dict.h"
 #include "weights/safetensors.h"
@@ -49,7 +50,8 @@ CheckpointData checkpoint_data(models::ResNet& model, const SGD* opt, const Chec
                                          {"epoch_seed", std::to_string(meta.epoch_seed)},
                                          {"rng", meta.rng},
                                          {"best_acc", acc},
-                                         {"config", meta.config}};
+                                         {"config", meta.config},
+                                         {"tf32", tf32_name(device_options().tf32)}};
   return {std::move(all), std::move(md)};
 }
 

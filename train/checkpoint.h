@@ -3,7 +3,7 @@
 //   - the optimizer's momentum buffers as "optim.<param>.momentum_buffer" (conv buffers in KCRS, like
 //     their weights),
 //   - __metadata__: format, arch, step, epoch, step_in_epoch, epoch_seed, rng (Rng::state()), best_acc,
-//     config (JSON).
+//     config (JSON), tf32 (the --tf32 setting in force when it was written: on|off|all).
 // Writes are atomic (st::save: PATH.tmp, fsync, rename, fsync of the directory), so a kill at any
 // moment leaves the previous file intact.
 #pragma once

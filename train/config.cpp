@@ -14,7 +14,8 @@ namespace ish::train {
 #define ISH_TRAIN_FIELDS(X)                                                                                   \
   X(arch) X(weights) X(epochs) X(batch_size) X(accum) X(lr) X(momentum) X(nesterov) X(wd) X(wd_fc) X(ish)      \
   X(ish_strategy) X(ish_percentile) X(seed) X(augment) X(shuffle) X(deterministic) X(strict) X(max_steps)      \
-  X(log_every) X(save_every) X(out) X(device) X(train_list) X(val_list) X(data_root) X(image_size) X(prefetch)
+  X(log_every) X(save_every) X(out) X(device) X(train_list) X(val_list) X(data_root) X(image_size) X(prefetch)  \
+  X(tf32)
 
 std::string config_to_json(const TrainConfig& c) {
   nlohmann::json j;

@@ -33,6 +33,9 @@ struct TrainConfig {
   std::string train_list, val_list, data_root;
   int64_t image_size = 224;  // imglist training crop
   int prefetch = -1;         // decode the next micro-batch on a host thread: 1 on, 0 off, -1 on for cuda
+  std::string tf32 = "on";   // --tf32 on|off|all (engine/device_options.h), applied by the Trainer
+  // Not part of the stored configuration:
+  bool progress = true;      // progress lines on stderr (train/train_log.h)
 };
 
 std::string config_to_json(const TrainConfig& c);

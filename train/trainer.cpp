@@ -3,6 +3,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/autograd.h"
@@ -12,21 +13,11 @@
 #include "train/checkpoint.h"
 #include "train/ish.h"
 
-
 namespace ish::train {
 namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
-int64_t count_correct(const Tensor& logits, const Tensor& labels) {
-  NoGradGuard ng;
-  std::vector<double> pred = ops::argmax_last(logits.detach().to(Device::CPU)).to_f64_vector();  // a CPU op
-  std::vector<double> y = labels.to(Device::CPU).to_f64_vector();
-  int64_t c = 0;
-  for (size_t i = 0; i < y.size(); i++) c += pred[i] == y[i];
-  return c;
 }
 
 bool exists(const std::string& p) {
@@ -51,23 +42,24 @@ double evaluate_top1(models::ResNet& model, const Dataset& ds, int64_t batch_siz
   model.eval();
   NoGradGuard ng;
   img::Loader loader(ds, loader_options(ds, batch_size, dev, dev != Device::CPU, threads));
-  int64_t correct = 0, total = 0;
+  Tensor stats = Tensor::zeros({ops::kTrainStats}, DType::F64, dev);  // counted on the device: one sync
+  int64_t total = 0;
   while (const img::Batch* b = loader.next()) {
     if (b->n == 0) continue;
     auto out = model.forward(img::batch_tensor(*b, ds.transform, dev));
-    correct += count_correct(out.logits, Tensor::from_i64(b->labels, {b->n}));
+    ops::train_stats_(stats, Tensor(), out.logits, Tensor::from_i64(b->labels, {b->n}).to(dev), 1);
     total += b->n;
   }
   model.train(was);
   ISH_CHECK(total > 0, "validation set ", ds.describe(), " has no readable sample");
-  return 100.0 * (double)correct / (double)total;
+  return 100.0 * stats.to_f64_vector()[ops::kCorrect] / (double)total;
 }
 
 Trainer::Trainer(models::ResNet& model, const Dataset& train_set, const Dataset* val_set, const TrainConfig& cfg,
                  const std::string& resume, int threads)
     : model_(model), train_set_(train_set), val_set_(val_set), cfg_(cfg),
       dev_(cfg.device == "cuda" ? Device::CUDA : Device::CPU), threads_(threads), sched_(cfg.lr, 1),
-      rng_(cfg.seed) {
+      rng_(cfg.seed), progress_(cfg.progress ? stderr : nullptr, stderr_is_tty()) {
   ISH_CHECK(model.device() == dev_, "train: the model is on ", device_name(model.device()), ", config says ",
             cfg.device);
   ISH_CHECK(cfg.batch_size >= 1 && cfg.accum >= 1 && cfg.epochs >= 1, "train: batch size, accumulation and epochs "
@@ -77,6 +69,7 @@ Trainer::Trainer(models::ResNet& model, const Dataset& train_set, const Dataset*
   ISH_CHECK(cfg.log_every >= 1 && cfg.save_every >= 1, "train: --log-every and --save-every must be positive");
   train_set.transform.validate();
   if (dev_ == Device::CUDA) device_options().deterministic = cfg.deterministic;
+  device_options().tf32 = parse_tf32(cfg.tf32);
 
   // Per epoch: the samples used (a trailing single-sample micro-batch is dropped) and the steps.
   const int64_t N = train_set.size();
@@ -120,7 +113,10 @@ Trainer::Trainer(models::ResNet& model, const Dataset& train_set, const Dataset*
     }
     std::printf("resumed from %s at step %lld (epoch %lld)\n", resume.c_str(), (long long)step_,
                 (long long)epoch_ + 1);
+    good_path_ = resume;
+    good_step_ = step_;
   }
+  stats_ = Tensor::zeros({ops::kTrainStats}, DType::F64, dev_);
 
   last_path_ = cfg.out.empty() ? "" : cfg.out + "/last.safetensors";
   best_path_ = cfg.out.empty() ? "" : cfg.out + "/best.safetensors";
@@ -145,13 +141,90 @@ bool Trainer::done() const {
   return epoch_ >= cfg_.epochs || (cfg_.max_steps >= 0 && step_ >= cfg_.max_steps);
 }
 
+int64_t Trainer::run_steps() const {
+  return cfg_.max_steps >= 0 ? std::min(total_steps_, cfg_.max_steps) : total_steps_;
+}
+
+double Trainer::sec_per_step() const { return steps_run_ > 0 ? step_seconds_ / (double)steps_run_ : -1; }
+
+Trainer::Stats Trainer::read_stats() {
+  std::vector<double> v = stats_.to_f64_vector();
+  Stats s{v[0], v[1], v[2], v[3]};
+  if (s[ops::kBadStep] > 0) stop_non_finite(s);
+  return s;
+}
+
+void Trainer::stop_non_finite(const Stats& s) const {
+  const int64_t bad = (int64_t)s[ops::kBadStep];
+  const double l = s[ops::kBadLoss];
+  const char* what = std::isnan(l) ? "nan" : l > 0 ? "inf" : "-inf";  // printf may say "-nan"
+  std::string good;
+  if (!good_path_.empty()) good = str(good_path_, " (step ", good_step_, ") holds the last good state.");
+  else if (last_path_.empty()) good = "Nothing was saved (no output directory).";
+  else good = "No checkpoint was written before it.";
+  throw Error(str("loss is ", what, " at step ", bad, " (epoch ", (bad - 1) / steps_per_epoch_ + 1,
+                  ", lr ", cfg_.lr * sched_.factor(bad - 1), "); stopped at step ", step_,
+                  ", before saving anything from step ", bad, " on. ", good,
+                  " Hint: lower --lr, or check the data and the initial weights."),
+              2);
+}
+
+void Trainer::write_checkpoint(const std::string& path, bool with_optimizer, const CheckpointMeta& meta) {
+  read_stats();  // never write a state that a non-finite loss has reached
+  save_checkpoint(path, model_, with_optimizer ? opt_.get() : nullptr, meta);
+  if (path == last_path_) {
+    good_path_ = path;
+    good_step_ = meta.step;
+  }
+}
+
 void Trainer::save() {
   if (last_path_.empty()) return;
   // At an epoch's end the position is (next epoch, 0 steps in it).
   const bool at_end = s_in_ == steps_per_epoch_;
   CheckpointMeta m{step_, at_end ? epoch_ + 1 : epoch_, at_end ? 0 : s_in_, epoch_seed_, rng_.state(), best_,
                    config_json_};
-  save_checkpoint(last_path_, model_, opt_.get(), m);
+  write_checkpoint(last_path_, true, m);
+}
+
+void Trainer::log_interval(double lr) {
+  const Stats s = read_stats();  // the interval's one sync
+  const double dt = seconds_since(t_log_), n = (double)imgs_log_;
+  LogRecord r;
+  r.step = step_;
+  r.epoch = epoch_ + 1;
+  r.samples = imgs_log_;
+  r.loss = n > 0 ? (s[ops::kLossSum] - at_log_[ops::kLossSum]) / n : 0;
+  r.acc = n > 0 ? 100.0 * (s[ops::kCorrect] - at_log_[ops::kCorrect]) / n : 0;
+  r.lr = lr;
+  r.img_per_s = dt > 0 ? n / dt : 0;
+  const double per = sec_per_step();
+  r.eta_epoch_s = per < 0 ? -1 : per * (double)(steps_per_epoch_ - s_in_);
+  r.eta_run_s = per < 0 ? -1 : per * (double)(run_steps() - step_);
+  last_log_ = r;
+  at_log_ = s;
+  progress_.clear();
+  std::printf("%s\n", log_line(r, cfg_.epochs, total_steps_).c_str());
+  std::fflush(stdout);
+  t_log_ = Clock::now();
+  imgs_log_ = 0;
+}
+
+void Trainer::show_progress() {
+  ProgressState p;
+  p.step = step_;
+  p.run_steps = run_steps();
+  p.epoch = epoch_ + 1;
+  p.epochs = cfg_.epochs;
+  p.step_in_epoch = s_in_;
+  p.epoch_steps = steps_per_epoch_;
+  const double dt = seconds_since(t_progress_), per = sec_per_step();
+  p.img_per_s = dt > 0 ? (double)imgs_progress_ / dt : 0;
+  p.eta_epoch_s = per < 0 ? -1 : per * (double)(steps_per_epoch_ - s_in_);
+  p.eta_run_s = per < 0 ? -1 : per * (double)(run_steps() - step_);
+  progress_.show(p);
+  t_progress_ = Clock::now();
+  imgs_progress_ = 0;
 }
 
 void Trainer::begin_epoch() {
@@ -170,56 +243,46 @@ void Trainer::begin_epoch() {
   loader_ = std::make_unique<img::Loader>(train_set_, lo, std::move(order));
   es_ = EpochSummary();
   es_.epoch = epoch_ + 1;
-  loss_sum_ = 0;
-  seen_ = correct_ = imgs_log_ = 0;
-  t_epoch_ = t_log_ = Clock::now();
+  seen_ = imgs_log_ = imgs_progress_ = 0;
+  t_epoch_ = t_log_ = t_progress_ = Clock::now();
 }
 
 bool Trainer::step() {
   ISH_CHECK(!done(), "train: step() after the run is done");
   if (!loader_) begin_epoch();
+  const auto t0 = Clock::now();
   const double factor = sched_.factor(step_);
   opt_->set_lr_factor(factor);
   opt_->zero_grad();
   const int64_t begin = s_in_ * per_step_, end = std::min(n_used_, begin + per_step_);
-  double step_loss = 0;
+  const int64_t classes = model_.num_classes();
   int64_t step_n = 0;
   for (int64_t mb = begin; mb < end; mb += cfg_.batch_size) {
     const img::Batch* b = loader_->next();
     ISH_ASSERT(b != nullptr, "the loader ran out of batches at step ", step_ + 1);
     es_.skipped += (int64_t)b->skipped.size();
     if (b->n == 0) continue;
+    for (int i = 0; i < b->n; i++)  // on the host, before the upload: the device never reads labels back
+      ISH_CHECK(b->labels[i] >= 0 && b->labels[i] < classes, train_set_.where(b->indices[i]), ": label ",
+                b->labels[i], " is outside [0, ", classes, ") (the model has ", classes, " classes)");
     auto out = model_.forward(img::batch_tensor(*b, train_set_.transform, dev_));
-    Tensor y = Tensor::from_i64(b->labels, {b->n});
-    if (dev_ != Device::CPU) y = y.to(dev_);
+    const Tensor y = Tensor::from_i64(b->labels, {b->n}).to(dev_);
     Tensor loss = ops::cross_entropy(out.logits, y);
-    double lv = loss.item();
-    if (!std::isfinite(lv))
-      throw Error(str("loss is ", lv, " at step ", step_ + 1, " (epoch ", epoch_ + 1, ", lr ", cfg_.lr * factor,
-                      "); stopped. ", last_path_.empty() ? "" : last_path_ + " holds the last good state. ",
-                      "Hint: lower --lr, or check the data and the initial weights."),
-                  1);
     // The step's gradient is that of the mean over all its samples.
     autograd::backward(b->n == end - begin ? loss : ops::mul_scalar(loss, (double)b->n / (double)(end - begin)));
-    step_loss += lv * b->n;
+    ops::train_stats_(stats_, loss.detach(), out.logits.detach(), y, step_ + 1);
     step_n += b->n;
-    correct_ += count_correct(out.logits, y);
   }
   opt_->step();
   step_++;
   s_in_++;
   seen_ += step_n;
   imgs_log_ += step_n;
-  loss_sum_ += step_loss;
-  if (step_ % cfg_.log_every == 0) {
-    double dt = seconds_since(t_log_);
-    std::printf("epoch %lld/%lld step %lld/%lld loss %.4f lr %.6g %.1f img/s\n", (long long)epoch_ + 1,
-                (long long)cfg_.epochs, (long long)step_, (long long)total_steps_, step_n ? step_loss / step_n : 0.0,
-                cfg_.lr * factor, dt > 0 ? imgs_log_ / dt : 0.0);
-    std::fflush(stdout);
-    t_log_ = Clock::now();
-    imgs_log_ = 0;
-  }
+  imgs_progress_ += step_n;
+  step_seconds_ += seconds_since(t0);
+  steps_run_++;
+  if (step_ % cfg_.log_every == 0) log_interval(cfg_.lr * factor);
+  if (progress_.due()) show_progress();
   const bool epoch_end = s_in_ == steps_per_epoch_;
   const bool stop = cfg_.max_steps >= 0 && step_ >= cfg_.max_steps;
   if (!epoch_end && (step_ % cfg_.save_every == 0 || stop)) save();
@@ -229,11 +292,13 @@ bool Trainer::step() {
 EpochSummary Trainer::end_epoch() {
   ISH_CHECK(s_in_ == steps_per_epoch_, "train: end_epoch() before the epoch's last step");
   loader_.reset();
+  const Stats s = read_stats();  // before validation and any checkpoint of this epoch
   EpochSummary es = es_;
   es.step = step_;
   es.seconds = seconds_since(t_epoch_);
-  es.train_loss = seen_ ? loss_sum_ / seen_ : 0;
-  es.train_acc = seen_ ? 100.0 * correct_ / seen_ : 0;
+  es.train_loss = seen_ ? (s[ops::kLossSum] - at_epoch_[ops::kLossSum]) / (double)seen_ : 0;
+  es.train_acc = seen_ ? 100.0 * (s[ops::kCorrect] - at_epoch_[ops::kCorrect]) / (double)seen_ : 0;
+  at_epoch_ = at_log_ = s;  // the next epoch's first log line counts from its own start
   es.lr = cfg_.lr * sched_.factor(step_ - 1);
   es.img_per_s = es.seconds > 0 ? seen_ / es.seconds : 0;
   if (val_set_) {
@@ -246,8 +311,9 @@ EpochSummary Trainer::end_epoch() {
   if (improved && !best_path_.empty()) {
     // Model only (no optim.*): loads strictly in `ishscale classify/eval` and torchvision as it is.
     CheckpointMeta m{step_, epoch_ + 1, 0, epoch_seed_, rng_.state(), best_, config_json_};
-    save_checkpoint(best_path_, model_, nullptr, m);
+    write_checkpoint(best_path_, false, m);
   }
+  progress_.clear();
   std::printf("epoch %lld/%lld done: step %lld train loss %.4f train acc %.2f%% val acc %s %.1f img/s %.1fs\n",
               (long long)epoch_ + 1, (long long)cfg_.epochs, (long long)step_, es.train_loss, es.train_acc,
               val_set_ ? str(es.val_acc, "%").c_str() : "n/a", es.img_per_s, es.seconds);

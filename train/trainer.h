@@ -14,8 +14,16 @@
 // Outputs under cfg.out: last.safetensors (every save_every steps, at each epoch end and at a
 // --steps stop), best.safetensors (best validation top-1; the model without optimizer state, so it loads
 // strictly anywhere a torchvision state dict does), summary.csv (one row per epoch).
-// A NaN/Inf loss stops the run with an ish::Error naming the step; the last checkpoint is untouched.
+//
+// No host sync per step: labels are range-checked on the host before their upload, and the loss sum,
+// the correct count and the first step with a non-finite loss accumulate on the device
+// (ops::train_stats_). They are read back (one sync) at each logging interval, at each epoch end and
+// before every checkpoint write. A non-finite loss at step k therefore stops the run at the first such
+// read, before anything from step k on reaches a file, with an ish::Error (exit 2) that names step k
+// and the checkpoint holding the last good state (or says that none was written).
+// Console output: train/train_log.h (a stdout line per logging interval, progress with ETAs on stderr).
 #pragma once
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -24,10 +32,12 @@
 
 #include "engine/image/loader.h"
 #include "models/resnet.h"
+#include "train/checkpoint.h"
 #include "train/config.h"
 #include "train/data.h"
 #include "train/schedule.h"
 #include "train/sgd.h"
+#include "train/train_log.h"
 
 namespace ish::train {
 
@@ -67,10 +77,22 @@ class Trainer {
   TrainResult run();
   int64_t steps_done() const { return step_; }
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
+  // The latest logging interval's report (step 0 until the first one).
+  const LogRecord& last_log() const { return last_log_; }
 
  private:
   using Clock = std::chrono::steady_clock;
+  using Stats = std::array<double, 4>;  // ops::TrainStat order
   void begin_epoch();
+  // The device statistics (one sync); throws (exit 2) if a loss so far was not finite.
+  Stats read_stats();
+  [[noreturn]] void stop_non_finite(const Stats& s) const;
+  // Every checkpoint goes through here: the non-finite check first, then the atomic write.
+  void write_checkpoint(const std::string& path, bool with_optimizer, const CheckpointMeta& meta);
+  void log_interval(double lr);
+  void show_progress();
+  int64_t run_steps() const;  // the step this run stops at (all epochs, or cfg.max_steps)
+  double sec_per_step() const;
   models::ResNet& model_;
   const Dataset& train_set_;
   const Dataset* val_set_;
@@ -86,13 +108,22 @@ class Trainer {
   bool have_epoch_seed_ = false;
   double best_ = -1, last_acc_ = -1;
   std::string last_path_, best_path_, config_json_;
+  std::string good_path_;   // the newest checkpoint known to hold a finite state ("" when none)
+  int64_t good_step_ = -1;  // its step
   std::FILE* csv_ = nullptr;
   std::unique_ptr<img::Loader> loader_;  // the current epoch's batches
-  // The current epoch's running totals.
+  // The current epoch's running totals: samples counted on the host, the rest on the device (stats_,
+  // totals since the trainer started; at_epoch_ / at_log_ hold their values at the epoch's start and
+  // at the last log line).
   EpochSummary es_;
-  double loss_sum_ = 0;
-  int64_t seen_ = 0, correct_ = 0, imgs_log_ = 0;
-  Clock::time_point t_epoch_, t_log_;
+  Tensor stats_;
+  Stats at_epoch_{}, at_log_{};
+  int64_t seen_ = 0, imgs_log_ = 0, imgs_progress_ = 0;
+  Clock::time_point t_epoch_, t_log_, t_progress_;
+  double step_seconds_ = 0;  // time spent in step() by this process, for the ETAs
+  int64_t steps_run_ = 0;
+  LogRecord last_log_;
+  ProgressReporter progress_;
 };
 
 // Top-1 accuracy (percent) of the model in eval mode over a dataset (its eval transform).

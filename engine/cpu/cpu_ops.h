@@ -77,5 +77,8 @@ template <class T> void ish_shape(int64_t N, int64_t D, int64_t k, ops::IshStrat
 template <class T>
 void sgd_update(int64_t n, T* p, const T* g, T* buf, double weight_decay, const ops::SgdHyper& h, bool first);
 void normalize_u8(int64_t n_pixels, const uint8_t* in, const float mean[3], const float std[3], float* out);
+// ops::train_stats_ after the argmax: n rows' predictions and labels; loss (one value) may be null.
+template <class T>
+void train_stats(int64_t n, const T* loss, const int64_t* pred, const int64_t* labels, int64_t step, double* stats);
 
 }  // namespace ish::cpu

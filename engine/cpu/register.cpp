@@ -217,6 +217,12 @@ class CpuBackend final : public Backend {
                                                             sp.weight_decay, h, first));
     }
   }
+  void train_stats(const Tensor& loss, const Tensor& pred, const Tensor& labels, int64_t step,
+                   Tensor& stats) override {
+    const DType dt = loss.defined() ? loss.dtype() : DType::F32;
+    ISH_CPU_FLOAT_DISPATCH(dt, cpu::train_stats<T>(pred.numel(), cptr<T>(loss), pred.data<int64_t>(),
+                                                   labels.data<int64_t>(), step, stats.data<double>()));
+  }
   void normalize_u8(const Tensor& x, const std::array<float, 3>& mean, const std::array<float, 3>& std,
                     Tensor& y) override {
     cpu::normalize_u8(x.numel() / 3, x.data<uint8_t>(), mean.data(), std.data(), y.data<float>());

@@ -67,6 +67,22 @@ void sgd_update(int64_t n, T* p, const T* g, T* buf, double weight_decay, const 
 template void sgd_update<float>(int64_t, float*, const float*, float*, double, const ops::SgdHyper&, bool);
 template void sgd_update<double>(int64_t, double*, const double*, double*, double, const ops::SgdHyper&, bool);
 
+template <class T>
+void train_stats(int64_t n, const T* loss, const int64_t* pred, const int64_t* labels, int64_t step, double* stats) {
+  int64_t correct = 0;
+  for (int64_t i = 0; i < n; i++) correct += pred[i] == labels[i];
+  stats[ops::kCorrect] += (double)correct;
+  if (!loss) return;
+  const double l = (double)*loss;
+  stats[ops::kLossSum] += (double)n * l;
+  if (!std::isfinite(l) && stats[ops::kBadStep] == 0) {
+    stats[ops::kBadStep] = (double)step;
+    stats[ops::kBadLoss] = l;
+  }
+}
+template void train_stats<float>(int64_t, const float*, const int64_t*, const int64_t*, int64_t, double*);
+template void train_stats<double>(int64_t, const double*, const int64_t*, const int64_t*, int64_t, double*);
+
 void normalize_u8(int64_t n_pixels, const uint8_t* in, const float mean[3], const float std[3], float* out) {
   float lut[3][256];
   for (int c = 0; c < 3; c++) {

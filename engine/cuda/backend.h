@@ -22,7 +22,8 @@ bool cuda_available();
 std::string cuda_unavailable_reason();
 void* cuda_malloc(size_t bytes);
 void cuda_free(void* p, size_t bytes);
-void copy(void* dst, Device ddev, const void* src, Device sdev, size_t bytes);  // host-synchronous
+// Stream-ordered; waits only when the host reads the result (to the CPU) or a pinned source.
+void copy(void* dst, Device ddev, const void* src, Device sdev, size_t bytes);
 void memset0(void* p, Device dev, size_t bytes);
 void synchronize();
 
@@ -69,6 +70,10 @@ void cross_entropy_fwd(int64_t N, int64_t C, const float* logits, const int64_t*
                        float* probs, float* loss_out);
 void cross_entropy_bwd(int64_t N, int64_t C, const float* probs, const int64_t* labels, double smoothing,
                        const float* gout, float* dlogits);
+// ops::train_stats_ on the device (one block, no host sync): stats = {loss sum, correct, first
+// non-finite step, its loss} in double; loss (one float) may be null.
+void train_stats(int64_t n, const float* loss, const int64_t* pred, const int64_t* labels, int64_t step,
+                 double* stats);
 
 // Row reductions over the last dim of x [N,D] (kernels/rows.cu), as engine/cpu/rows.cpp:
 // argmax takes the first maximum (a NaN beats every number); sums accumulate in double.

@@ -141,6 +141,13 @@ class CudaBackend final : public Backend {
       cuda::sgd_multi(ts.data(), (int)ts.size(), (float)h.lr, (float)h.momentum, (float)h.dampening, h.nesterov,
                       first);
   }
+  void train_stats(const Tensor& loss, const Tensor& pred, const Tensor& labels, int64_t step,
+                   Tensor& stats) override {
+    static_assert(ops::kLossSum == 0 && ops::kCorrect == 1 && ops::kBadStep == 2 && ops::kBadLoss == 3,
+                  "kernels/loss.cu's train_stats_k indexes the statistics by these numbers");
+    cuda::train_stats(pred.numel(), f(loss), pred.data<int64_t>(), labels.data<int64_t>(), step,
+                      stats.data<double>());
+  }
   void normalize_u8(const Tensor& x, const std::array<float, 3>& mean, const std::array<float, 3>& std,
                     Tensor& y) override {
     cuda::normalize_u8(x.numel() / 3, x.data<uint8_t>(), mean.data(), std.data(), f(y));

@@ -201,6 +201,18 @@ void* cuda_malloc(size_t bytes) {
 }
 void cuda_free(void* p, size_t) { cuda::device_free(p); }
 
+namespace {
+// Page-locked (cudaHostAlloc'd or registered) host memory: copies from it are truly asynchronous.
+bool host_pinned(const void* p) {
+  cudaPointerAttributes a{};
+  if (cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+    cudaGetLastError();  // plain host memory on old drivers: not an error to keep
+    return false;
+  }
+  return a.type == cudaMemoryTypeHost;
+}
+}  // namespace
+
 void copy(void* dst, Device ddev, const void* src, Device sdev, size_t bytes) {
   if (!bytes) return;
   if (ddev == Device::CPU && sdev == Device::CPU) {
@@ -208,7 +220,11 @@ void copy(void* dst, Device ddev, const void* src, Device sdev, size_t bytes) {
     return;
   }
   CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, cuda::stream()));
-  CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
+  // Only a copy the host reads, or one whose host source the DMA engine reads after the call returns
+  // (pinned memory), waits. Device to device stays queued on the stream; from pageable host memory
+  // (every host buffer of this engine) the call returns once the source has been staged.
+  if (ddev == Device::CPU || (sdev == Device::CPU && host_pinned(src)))
+    CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
 }
 
 void memset0(void* p, Device dev, size_t bytes) {
