@@ -44,6 +44,12 @@ img::LoaderOptions loader_options(const Dataset& ds, int64_t batch_size, Device 
   return lo;
 }
 
+// The eval input the checkpoints record (models/model_meta.h): the dataset's eval transform.
+void set_input(CheckpointMeta& m, const Dataset& ds) {
+  m.image_size = ds.transform.crop;
+  m.resize = ds.transform.resize;
+}
+
 }  // namespace
 
 double evaluate_top1(models::ResNet& model, const Dataset& ds, int64_t batch_size, Device dev, int threads) {
@@ -151,6 +157,7 @@ void Trainer::save() {
   const bool at_end = s_in_ == steps_per_epoch_;
   CheckpointMeta m{step_, at_end ? epoch_ + 1 : epoch_, at_end ? 0 : s_in_, epoch_seed_, rng_.state(), best_,
                    config_json_};
+  set_input(m, train_set_);
   save_checkpoint(last_path_, model_, opt_.get(), m);
 }
 
@@ -246,6 +253,7 @@ EpochSummary Trainer::end_epoch() {
   if (improved && !best_path_.empty()) {
     // Model only (no optim.*): loads strictly in `ishscale classify/eval` and torchvision as it is.
     CheckpointMeta m{step_, epoch_ + 1, 0, epoch_seed_, rng_.state(), best_, config_json_};
+    set_input(m, train_set_);
     save_checkpoint(best_path_, model_, nullptr, m);
   }
   std::printf("epoch %lld/%lld done: step %lld train loss %.4f train acc %.2f%% val acc %s %.1f img/s %.1fs\n",
@@ -270,6 +278,11 @@ TrainResult Trainer::run() {
   res.finished = step_ >= total_steps_;
   res.best_acc = best_;
   res.last_acc = last_acc_;
+  if (!cfg_.out.empty()) {  // the model alone, however the run ended: what eval and classify load
+    CheckpointMeta m{step_, epoch_, s_in_, epoch_seed_, rng_.state(), best_, config_json_};
+    set_input(m, train_set_);
+    save_checkpoint(cfg_.out + "/final.safetensors", model_, nullptr, m);
+  }
   model_.train(false);
   return res;
 }
