@@ -107,6 +107,17 @@ $(BUILD)/ishscale: $(CLI_OBJS) $(DEMO_LIB) $(BENCH_LIB) $(LIB)
 $(BUILD)/ishscale_tests: $(TEST_OBJS) $(DEMO_LIB) $(LIB)
 	$(CXX) $(SAN_LDFLAGS) -o $@ $(TEST_OBJS) $(DEMO_LIB) $(LIB) $(LDLIBS)
 
+# The version: VERSION (the one place it is written) and, in a git checkout, the commit. Only
+# cli/version.o sees them; it is rebuilt when either changes (the stamp is rewritten only then).
+ISH_VERSION := $(shell tr -cd '0-9A-Za-z.+_-' < VERSION 2>/dev/null)
+ISH_COMMIT := $(shell test -e .git && git rev-parse --short HEAD 2>/dev/null | tr -cd '0-9a-f')
+$(BUILD)/obj/cli/version.o: CXXFLAGS += -DISHSCALE_VERSION='"$(ISH_VERSION)"' -DISHSCALE_GIT_COMMIT='"$(ISH_COMMIT)"'
+$(BUILD)/obj/cli/version.o: $(BUILD)/version.stamp
+$(BUILD)/version.stamp: FORCE
+	@mkdir -p $(dir $@); v='$(ISH_VERSION) $(ISH_COMMIT)'; [ "$$(cat $@ 2>/dev/null)" = "$$v" ] || echo "$$v" > $@
+.PHONY: FORCE
+FORCE:
+
 # Golden tensors from PyTorch; regenerated when the script changes.
 $(FIXTURES_STAMP): tools/make_fixtures.py tools/st_io.py $(wildcard tools/fixtures_*.py)
 	@mkdir -p $(BUILD)/fixtures

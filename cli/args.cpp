@@ -1,6 +1,7 @@
 #include "cli/args.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include "engine/device_options.h"
@@ -68,6 +69,17 @@ double Args::get_double(const std::string& name, double def) {
   double r = std::strtod(v.c_str(), &end);
   ISH_CHECK(end && *end == 0, "flag ", name, ": '", v, "' is not a number");
   return r;
+}
+long long Args::get_int_in(const std::string& name, long long def, long long lo, long long hi) {
+  const long long v = get_int(name, def);
+  ISH_CHECK(v >= lo && v <= hi, name, " must be in [", lo, ", ", hi, "], got ", v);
+  return v;
+}
+double Args::get_double_in(const std::string& name, double def, double lo, double hi, bool hi_open) {
+  const double v = get_double(name, def);
+  ISH_CHECK(std::isfinite(v) && v >= lo && (hi_open ? v < hi : v <= hi), name, " must be in [", lo, ", ", hi,
+            hi_open ? ")" : "]", ", got ", get(name));
+  return v;
 }
 void Args::finish() {
   for (auto& k : order_) ISH_CHECK(used_.count(k), "unknown flag ", k);

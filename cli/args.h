@@ -17,6 +17,9 @@ class Args {
   bool flag(const std::string& name);  // a boolean flag
   long long get_int(const std::string& name, long long def);
   double get_double(const std::string& name, double def);
+  // The same with a range check (doubles must also be finite): "NAME must be in [lo, hi], got V".
+  long long get_int_in(const std::string& name, long long def, long long lo, long long hi);
+  double get_double_in(const std::string& name, double def, double lo, double hi, bool hi_open = false);
   const std::vector<std::string>& positional() const { return pos_; }
   void alias(const std::string& alt, const std::string& name);  // --ckpt-path -> --weights
   // Fails on any flag that was given but never asked for.

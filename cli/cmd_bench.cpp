@@ -7,6 +7,7 @@
 #include "bench/cpu.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "engine/error.h"
 
 namespace ish::cli {
@@ -16,7 +17,8 @@ const char* kHelp =
     "usage: ishscale bench [--quick] [--iters N] [--no-models] [--no-kernels] [--deterministic] [--json FILE]\n"
     "       ishscale bench --pipeline [--images DIR|FILE]... [FILE...] [--threads N] [--repeat R] [--rounds K]\n"
     "                      [--resize S] [--crop C] [--no-baseline] [--baseline-script PY] [--python EXE] [--json FILE]\n"
-    "       ishscale bench --cpu [--arch A] [--batch-size N] [--threads N] [--json FILE] (see bench --cpu --help)\n"
+    "       ishscale bench --cpu [--arch A] [--batch-size N] [--threads N] [--repeat R] [--warmup W] [--image-size S]\n"
+    "                      [--no-train] [--no-eval] [--json FILE]\n"
     "GPU (CUDA builds only): ResNet-50 inference at batch 1/32/256 and a training step at batch 128 in fp32 and\n"
     "TF32 (img/s), then GB/s of every hand-written kernel against the device-to-device copy roof.\n"
     "--pipeline (any build): CPU read + decode + Resize + CenterCrop + normalise per image, next to\n"
@@ -27,13 +29,13 @@ const char* kHelp =
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
-  for (int i = 0; i < argc; i++)  // bench --cpu parses its own flags (bench/cpu.h)
-    if (!std::strcmp(argv[i], "--cpu")) return ish::bench::bench_cpu(argc, argv);
-  Args a(argc, argv, {"--pipeline", "--no-baseline", "--quick", "--no-models", "--no-kernels", "--deterministic", "--help"});
-  if (a.flag("--help")) {
+  if (wants_help(argc, argv)) {  // one help for the three modes
     std::fputs(kHelp, stdout);
     return 0;
   }
+  for (int i = 0; i < argc; i++)  // bench --cpu parses its own flags (bench/cpu.h)
+    if (!std::strcmp(argv[i], "--cpu")) return ish::bench::bench_cpu(argc, argv);
+  Args a(argc, argv, {"--pipeline", "--no-baseline", "--quick", "--no-models", "--no-kernels", "--deterministic"});
   if (a.flag("--pipeline")) {
     bench::PipelineOptions o;
     o.threads = (int)a.get_int("--threads", o.threads);

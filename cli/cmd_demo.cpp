@@ -3,6 +3,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "demo/config.h"
 #include "demo/run.h"
 #include "engine/device.h"
@@ -27,15 +28,13 @@ static const char* kHelp =
     "  --font-dir DIR              DejaVu .ttf files (/usr/share/fonts/truetype/dejavu)\n";
 
 int cmd_demo(int argc, char** argv) {
-  Args a(argc, argv, {"--quick", "--help"});
-  if (a.flag("--help")) {
+  if (wants_help(argc, argv)) {
     std::fputs(kHelp, stdout);
     return 0;
   }
-  const bool cuda = dev::cuda_available();
-  std::string device = a.get("--device", cuda ? "cuda" : "cpu");
-  ISH_CHECK(device == "cpu" || device == "cuda", "--device must be cpu or cuda, got '", device, "'");
-  ISH_CHECK(device == "cpu" || cuda, "--device cuda: ", dev::cuda_unavailable_reason());
+  Args a(argc, argv, {"--quick"});
+  std::string device = a.get("--device", dev::cuda_available() ? "cuda" : "cpu");
+  parse_device(device);
   std::string profile = a.flag("--quick") ? "quick" : a.get("--profile", device == "cuda" ? "full" : "cpu");
   demo::DemoConfig c = demo::demo_profile(profile);
   c.device = device;
@@ -47,6 +46,7 @@ int cmd_demo(int argc, char** argv) {
   c.paths.fashion_dir = a.get("--data-dir", c.paths.fashion_dir);
   c.paths.font_dir = a.get("--font-dir", c.paths.font_dir);
   a.finish();
+  check_writable_dir(c.out, "--out");
   if (device == "cpu" && profile == "full")
     std::printf("note: the full profile on the CPU takes hours; '--profile cpu' is sized for ~10 minutes\n");
   return demo::run_demo(c);

@@ -5,22 +5,22 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/model_flags.h"
 #include "engine/device.h"
 #include "engine/error.h"
 #include "engine/threads.h"
 #include "eval/params.h"
 #include "eval/run.h"
-#include "models/state_dict.h"
 
 namespace ish::cli {
 namespace {
 
 void usage() {
   std::printf(
-      "usage: ishscale eval --weights W [--arch resnet50] [--postprocessor NAME|all] (--benchmark imagenet | --id-test LIST\n"
+      "usage: ishscale eval --weights W [--postprocessor NAME|all] (--benchmark imagenet | --id-test LIST\n"
       "                     --near NAME=LIST... --far NAME=LIST...) [--data-root DIR] [--out DIR] [flags]\n"
-      "  --weights, --ckpt-path  safetensors or PyTorch .pth (torchvision names)\n"
-      "  --arch                  resnet18|34|50|101|152 (default resnet50)\n"
+      "%s"
       "  --postprocessor         msp mls ebo react ash ash_p ash_s scale gen knn vim mds odin nci fdbd nnguide\n"
       "                          caref cadref optfs adascale_a adascale_l, a comma list, or all\n"
       "                          (default msp, as the reference script)\n"
@@ -35,7 +35,8 @@ void usage() {
       "                          a word where the key takes one: --set cadref.logit_method=Energy|MSP|MaxLogit|GEN.\n"
       "                          adascale_{a,l}: k1 sizes the perturbed-activation term and k2 the shift term\n"
       "                          (OpenOOD's names; the paper swaps them)\n"
-      "  --out DIR               default results/<arch>: ood/<pp>.csv, scores/, results.json, report.html\n"
+      "  --out DIR               default results/<arch>: ood/<pp>.csv, scores/, results.json, report.html;\n"
+      "                          results.json records the arch, width, image size and resize used\n"
       "  --save-score            write scores/<pp>/<split>/<dataset>/{conf,pred,gt}.npy (adascale: also\n"
       "                          qprime.npy, percentile.npy, and the ECDF fit set's under scores/<pp>/fit/)\n"
       "  --save-aux              adascale: also feature_perturbed.npy [N,D] beside each qprime.npy\n"
@@ -47,23 +48,22 @@ void usage() {
       "  --strict                abort on a corrupt image instead of skipping and counting it\n"
       "Notes: APS keeps the FIRST strict maximum of the ID-val vs OOD-val AUROC (OpenOOD). ACC is the top-1 of\n"
       "the plain logits; results.json also gives each detector's own-prediction accuracy (the SCALE fork's\n"
-      "number). Scores the reference leaves NaN (SCALE/ASH-S on an all-zero feature) are -inf and counted.\n");
+      "number). Scores the reference leaves NaN (SCALE/ASH-S on an all-zero feature) are -inf and counted.\n",
+      model_flags_help(2).c_str());
   std::fputs(kTf32Help, stdout);
 }
 
 }  // namespace
 
 int cmd_eval(int argc, char** argv) {
-  for (int i = 0; i < argc; i++)
-    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) { usage(); return 0; }
+  if (wants_help(argc, argv)) { usage(); return 0; }
   Args args(argc, argv, {"--save-score", "--save-aux", "--save-csv", "--recompute", "--strict", "--no-aps", "--no-report"});
-  args.alias("--ckpt-path", "--weights");
-  const std::string weights_path = args.get("--weights");
-  const std::string arch = args.get("--arch", "resnet50");
+  const ModelFlags mf = parse_model_flags(args);
+  const std::string& weights_path = mf.weights;
   const std::string pp = args.get("--postprocessor", "msp");
   const std::string root = args.get("--data-root", "./data");
   const std::string bench = args.get("--benchmark");
-  const std::string out = args.get("--out", "results/" + arch);
+  std::string out = args.get("--out");  // default results/<arch>, once the arch is known
   const long long batch = args.get_int("--batch-size", 200);
   const double percentile = args.get_double("--percentile", -1);
   const bool has_pct = args.has("--percentile");
@@ -93,8 +93,7 @@ int cmd_eval(int argc, char** argv) {
   ro.extract.threads = (int)threads;
   ro.extract.strict = args.flag("--strict");
   ro.extract.recompute = args.flag("--recompute");
-  ro.extract.cache_dir = args.get("--cache-dir", out + "/cache");
-  ro.out.out_dir = out;
+  ro.extract.cache_dir = args.get("--cache-dir");
   ro.out.save_score = args.flag("--save-score");
   ro.cfg.save_aux = args.flag("--save-aux");
   ISH_CHECK(!ro.cfg.save_aux || ro.out.save_score, "eval: --save-aux needs --save-score");
@@ -109,19 +108,28 @@ int cmd_eval(int argc, char** argv) {
   ISH_CHECK(threads >= 0 && threads <= 256, "eval: --threads must be in [0, 256], got ", threads);
   ish::set_threads((int)threads);  // compute and decode together (engine/threads.h)
   ISH_CHECK(!has_pct || (percentile >= 0 && percentile < 100), "eval: --percentile must be in [0, 100), got ", percentile);
-  ISH_CHECK(device == "cpu" || device == "cuda", "eval: --device must be cpu or cuda, got '", device, "'");
-  const Device dev = device == "cuda" ? Device::CUDA : Device::CPU;
-  if (dev == Device::CUDA) ISH_CHECK(dev::cuda_available(), "eval: --device cuda: ", dev::cuda_unavailable_reason());
+  const Device dev = parse_device(device);
+  if (!out.empty()) check_writable_dir(out, "--out");
   ro.cfg.postprocessors = eval::parse_postprocessors(pp);
   if (has_pct) ro.cfg.percentile = percentile;
   ro.cfg.log = [](const std::string& s) { std::fprintf(stderr, "eval: %s\n", s.c_str()); };
 
-  models::ResNet model = models::load_model(arch, weights_path, dev);
+  LoadedModel lm = load_model(mf, dev);
+  models::ResNet& model = lm.model;
+  if (out.empty()) {
+    out = "results/" + lm.meta.arch;
+    check_writable_dir(out, "--out");
+  }
+  ro.out.out_dir = out;
+  if (ro.extract.cache_dir.empty()) ro.extract.cache_dir = out + "/cache";
+  ro.extract.transform = lm.transform;
+  ro.extract.decode = mf.decode;
   ro.extract.weights_key = eval::file_hash(weights_path);
-  ro.out.info = {{"arch", arch}, {"weights", weights_path}, {"weights_hash", ro.extract.weights_key},
+  ro.out.info = {{"arch", lm.meta.arch}, {"width", std::to_string(model.config().width)},
+                 {"image_size", std::to_string(lm.transform.crop)}, {"resize", std::to_string(lm.transform.resize)},
+                 {"weights", weights_path}, {"weights_hash", ro.extract.weights_key},
                  {"device", device}, {"tf32", tf32}, {"benchmark", bench.empty() ? "custom lists" : bench},
-                 {"data_root", root},
-                 {"preprocessing", "PIL-exact bilinear resize 256 (truncated long side), centre crop 224, ImageNet normalisation"}};
+                 {"data_root", root}, {"preprocessing", lm.transform.describe_eval()}};
   auto res = eval::run_benchmark(model, b, ro);
   std::printf("%-8s %-28s %10s %10s %10s %10s %8s\n", "pp", "hyper-parameters", "near AUROC", "far AUROC", "near FPR95",
               "far FPR95", "ACC");

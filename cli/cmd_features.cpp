@@ -1,38 +1,40 @@
 // ishscale features: run a ResNet over an image list and cache logits, pooled features and labels.
 #include <cstdio>
-#include <cstring>
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "engine/device.h"
+#include "cli/common.h"
+#include "cli/model_flags.h"
 #include "engine/error.h"
 #include "engine/threads.h"
 #include "eval/features.h"
 #include "eval/npy.h"
-#include "models/state_dict.h"
 
 namespace ish::cli {
 namespace {
 void usage() {
   std::printf(
-      "usage: ishscale features --weights W --list LIST [--arch resnet50] [--data-root DIR] [--cache-dir DIR]\n"
-      "                         [--recompute] [--dump DIR] [--batch-size N] [--device cpu|cuda] [--threads N] [--strict]\n"
+      "usage: ishscale features --weights W --list LIST [--data-root DIR] [--cache-dir DIR] [--recompute] [--dump DIR]\n"
+      "                         [--batch-size N] [--device cpu|cuda] [--threads N] [--strict] [model flags]\n"
       "  Runs the model over LIST (OpenOOD format, paths relative to --data-root, default ./data) with the eval\n"
-      "  preprocessing and caches logits, features and labels in --cache-dir (default ./feature_cache), keyed by the\n"
-      "  weights' content hash, the architecture and the list's content. A cached entry is reused unless --recompute.\n"
-      "  --dump DIR also writes DIR/{logits,features,labels}.npy. --threads N: the cores it may use, compute and decode together (0: all).\n"
-      "  The cache entry's metadata records the device and the --tf32 setting; on cuda, TF32 results are cached apart.\n");
+      "  preprocessing at the model's input size and caches logits, features and labels in --cache-dir (default\n"
+      "  ./feature_cache), keyed by the weights' content hash, the architecture, the list's content and the\n"
+      "  preprocessing (image size, resize). A cached entry is reused unless --recompute.\n"
+      "  --dump DIR also writes DIR/{logits,features,labels}.npy. --threads N: the cores it may use, compute and\n"
+      "  decode together (0: all). --strict: abort on a corrupt image instead of skipping and counting it.\n"
+      "  The cache entry's metadata records the device and the --tf32 setting; on cuda, TF32 results are cached apart.\n"
+      "model flags:\n%s",
+      model_flags_help(2).c_str());
   std::fputs(kTf32Help, stdout);
 }
 }  // namespace
 
 int cmd_features(int argc, char** argv) {
-  for (int i = 0; i < argc; i++)
-    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) { usage(); return 0; }
+  if (wants_help(argc, argv)) { usage(); return 0; }
   Args args(argc, argv, {"--recompute", "--strict"});
-  args.alias("--ckpt-path", "--weights");
-  const std::string weights_path = args.get("--weights"), list_path = args.get("--list");
-  const std::string arch = args.get("--arch", "resnet50"), root = args.get("--data-root", "./data");
+  const ModelFlags mf = parse_model_flags(args);
+  const std::string list_path = args.get("--list");
+  const std::string root = args.get("--data-root", "./data");
   const std::string dump = args.get("--dump");
   const std::string device = args.get("--device", dev::cuda_available() ? "cuda" : "cpu");
   eval::ExtractOptions eo;
@@ -42,22 +44,22 @@ int cmd_features(int argc, char** argv) {
   const long long batch = args.get_int("--batch-size", 200), threads = args.get_int("--threads", 0);
   tf32_flag(args);
   args.finish();
-  ISH_CHECK(!weights_path.empty(), "features: --weights is required (see --help)");
-  ISH_CHECK(!list_path.empty(), "features: --list is required (see --help)");
-  ISH_CHECK(batch >= 1 && batch <= 4096, "features: --batch-size must be in [1, 4096], got ", batch);
-  ISH_CHECK(threads >= 0 && threads <= 256, "features: --threads must be in [0, 256], got ", threads);
+  ISH_CHECK(!mf.weights.empty(), "--weights is required (see --help)");
+  ISH_CHECK(!list_path.empty(), "--list is required (see --help)");
+  ISH_CHECK(batch >= 1 && batch <= 4096, "--batch-size must be in [1, 4096], got ", batch);
+  ISH_CHECK(threads >= 0 && threads <= 256, "--threads must be in [0, 256], got ", threads);
   ish::set_threads((int)threads);  // compute and decode together (engine/threads.h)
-  ISH_CHECK(device == "cpu" || device == "cuda", "features: --device must be cpu or cuda, got '", device, "'");
-  const Device dev = device == "cuda" ? Device::CUDA : Device::CPU;
-  if (dev == Device::CUDA) ISH_CHECK(dev::cuda_available(), "features: --device cuda: ", dev::cuda_unavailable_reason());
+  const Device dev = parse_device(device);
+  if (!dump.empty()) check_writable_dir(dump, "--dump");
   eo.batch_size = (int)batch;
   eo.threads = (int)threads;
-  eo.transform = img::Transform::eval_default(arch);
+  eo.decode = mf.decode;
   img::ImgList list = img::read_imglist(list_path, root);
-  models::ResNet model = models::load_model(arch, weights_path, dev);
-  eo.weights_key = eval::file_hash(weights_path);
+  LoadedModel lm = load_model(mf, dev);
+  eo.transform = lm.transform;
+  eo.weights_key = eval::file_hash(mf.weights);
   eo.label = list_path;
-  eval::Extracted e = eval::extract_features(model, list, eo);
+  eval::Extracted e = eval::extract_features(lm.model, list, eo);
   std::printf("features: %lld samples [%lld features, %lld logits], %lld files skipped, %s %s\n", (long long)e.f.size(),
               (long long)e.f.features.size(1), (long long)e.f.logits.size(1), (long long)e.skipped,
               e.from_cache ? "reused" : "cached in", e.cache_file.c_str());

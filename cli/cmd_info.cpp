@@ -8,6 +8,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "weights/load.h"
 #include "weights/safetensors.h"
 #include "weights/text.h"
@@ -15,7 +16,7 @@
 namespace ish::cli {
 
 int cmd_info(int argc, char** argv) {
-  if (argc >= 1 && (!std::strcmp(argv[0], "--help") || !std::strcmp(argv[0], "-h"))) {
+  if (wants_help(argc, argv)) {
     std::printf("usage: ishscale info FILE\n  Lists the tensors (name, dtype, shape) and the metadata of a safetensors\n"
                 "  file or a PyTorch .pth checkpoint (zip or legacy format).\n");
     return 0;

@@ -86,6 +86,7 @@ img::LoaderOptions extract_loader_options(const ExtractOptions& o, Device dev) {
   lo.batch_size = o.batch_size;
   img::set_threads(lo, o.threads, dev == Device::CPU);
   lo.transform = o.transform;
+  lo.decode = o.decode;
   lo.strict = o.strict;
   lo.format = img::input_format(dev);
   return lo;

@@ -43,6 +43,7 @@ struct ExtractOptions {
   bool progress = true;      // progress bar on stderr, only when it is a TTY
   std::string label;         // shown in the progress bar and logs
   img::Transform transform;  // preprocessing (img::Transform::eval_default); part of the cache key
+  img::DecodeOptions decode;  // the decoder's caps (pixels, file size)
 };
 
 // Loader settings for extraction over a list on `dev` (eval transform, threads, skipping).

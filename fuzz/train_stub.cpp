@@ -3,6 +3,7 @@
 // points are stubbed here (as engine_stub.cpp stubs autograd) so the target needs no model code.
 #include <cstdlib>
 
+#include "models/model_meta.h"
 #include "models/resnet.h"
 #include "models/state_dict.h"
 #include "train/sgd.h"
@@ -16,6 +17,8 @@ NamedTensors state_dict(ResNet&) { std::abort(); }
 void load_state_dict(ResNet&, const std::map<std::string, Tensor>&, const std::string&, const LoadOptions&) {
   std::abort();
 }
+ModelMeta meta_of(const ResNet&) { std::abort(); }
+void write_model_meta(const ModelMeta&, std::map<std::string, std::string>&) { std::abort(); }
 }  // namespace models
 namespace train {
 NamedTensors SGD::state() const { std::abort(); }

@@ -3,8 +3,11 @@
 #include <cstring>
 #include <set>
 
+#include "models/model_file.h"
+#include "models/model_meta.h"
 #include "weights/load.h"
 #include "weights/safetensors.h"
+#include "weights/text.h"
 
 namespace ish::models {
 
@@ -59,18 +62,22 @@ void load_state_dict(ResNet& model, const NamedTensors& sd_in, const std::string
   // A "module." prefix on every key (DDP) is stripped.
   bool all_module = !sd_in.empty();
   for (auto& kv : sd_in) all_module = all_module && starts_with(kv.first, "module.");
+  auto ignored = [&](const std::string& name) {
+    for (auto& p : opt.ignore_prefixes)
+      if (starts_with(name, p)) return true;
+    return false;
+  };
   std::map<std::string, Tensor> sd;
   std::vector<std::string> order;
   for (auto& kv : sd_in) {
     std::string name = all_module ? kv.first.substr(7) : kv.first;
-    bool ignored = false;
-    for (auto& p : opt.ignore_prefixes) ignored = ignored || starts_with(name, p);
-    if (ignored) continue;
+    if (ignored(name)) continue;
     if (!sd.emplace(name, kv.second).second) duplicate.push_back(name);
     else order.push_back(name);
   }
   std::set<std::string> used;
   model.visit([&](const std::string& name, Tensor& t, EntryKind kind) {
+    if (ignored(name)) return;  // kept as it is
     auto it = sd.find(name);
     if (it == sd.end()) {
       if (kind != EntryKind::Counter) missing.push_back(name);  // num_batches_tracked is optional
@@ -91,9 +98,13 @@ void load_state_dict(ResNet& model, const NamedTensors& sd_in, const std::string
     if (!used.count(n)) unexpected.push_back(n);
 
   if (!missing.empty() || !unexpected.empty() || !mismatched.empty() || !bad_dtype.empty() || !duplicate.empty()) {
+    // One line of bounded length: each kind's count and its first three keys.
     std::string msg = source + ": state dict does not match " + model.arch() + ":";
     auto add = [&](const char* what, const std::vector<std::string>& v) {
-      if (!v.empty()) msg += str(" ", v.size(), " ", what, " [", join(v), "];");
+      if (v.empty()) return;
+      std::vector<std::string> first;
+      for (size_t i = 0; i < v.size() && i < 3; i++) first.push_back(weights::printable(v[i], 120));
+      msg += str(" ", v.size(), " ", what, " (", join(first), v.size() > 3 ? ", ..." : "", ");");
     };
     add("missing", missing);
     add("unexpected", unexpected);
@@ -141,21 +152,14 @@ void load_weights(ResNet& model, const std::string& path, const LoadOptions& opt
 
 void save_weights(ResNet& model, const std::string& path, std::map<std::string, std::string> metadata) {
   metadata["format"] = "pt";
-  metadata["arch"] = model.arch();
+  write_model_meta(meta_of(model), metadata);
   st::save(path, state_dict(model), metadata);
 }
 
 ResNet load_model(const std::string& arch, const std::string& path, Device dev) {
-  weights::StateDict sd = weights::load_any(path);
-  int num_classes = -1;
-  for (auto& [name, t] : sd)
-    if ((name == "fc.weight" || name == "module.fc.weight") && t.dim() == 2) num_classes = (int)t.size(0);
-  ResNet model = ResNet::create(arch, num_classes, 0, /*init=*/false);
-  load_state_dict(model, sd, path);
-  sd.clear();
-  model.to(dev);
-  model.eval();
-  return model;
+  ModelMeta given;
+  given.arch = arch;
+  return open_model(read_weights(path, given), dev);
 }
 
 }  // namespace ish::models

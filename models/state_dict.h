@@ -15,12 +15,15 @@ Tensor kcrs_to_krsc(const Tensor& w);
 Tensor krsc_to_kcrs(const Tensor& w);
 
 struct LoadOptions {
-  // Keys starting with one of these are ignored (e.g. "optim." in a training checkpoint).
+  // Names starting with one of these are ignored on both sides: such file keys are skipped (e.g. "optim."
+  // in a training checkpoint) and such model entries are neither required nor changed ("fc." keeps a
+  // freshly initialised head).
   std::vector<std::string> ignore_prefixes;
 };
 
-// Strict loading: every missing, unexpected and shape-mismatched key (and any dtype that cannot be
-// converted) is listed in ONE ish::Error naming `source`; nothing is written unless all keys are good.
+// Strict loading: missing, unexpected and shape-mismatched keys (and dtypes that cannot be converted)
+// make ONE one-line ish::Error naming `source`, with each kind's count and first three keys; nothing is
+// written unless all keys are good.
 // Float tensors may be F32/F64/F16/BF16 (converted to the model's dtype). num_batches_tracked is optional and kept
 // when present. A "module." prefix on every key is stripped. Tensors are copied into the model's own
 // storage (on its device), so references held elsewhere (an optimizer) stay valid.
@@ -35,10 +38,11 @@ NamedTensors state_dict(ResNet& model);
 
 // From a file: safetensors or .pth (zip or legacy), detected by content.
 void load_weights(ResNet& model, const std::string& path, const LoadOptions& opt = {});
-// Builds `arch` with the class count of the file's fc.weight (fine-tuned heads load too), loads the file
-// strictly, and returns the model in eval mode on `dev`.
+// Builds `arch` (width, input channels and classes from the file's metadata or tensors: fine-tuned heads
+// load too; models/model_file.h), loads the file strictly, and returns the model in eval mode on `dev`.
 ResNet load_model(const std::string& arch, const std::string& path, Device dev = Device::CPU);
-// Writes a safetensors file (atomically) in torchvision layout; metadata gains "arch" and "format":"pt".
+// Writes a safetensors file (atomically) in torchvision layout; metadata gains "format":"pt" and the
+// model's arch, width, in_channels and num_classes (models/model_meta.h).
 void save_weights(ResNet& model, const std::string& path, std::map<std::string, std::string> metadata = {});
 
 }  // namespace ish::models

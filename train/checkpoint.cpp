@@ -7,6 +7,7 @@
 
 #include "engine/device_options.h"
 #include "engine/rng.h"
+#include "models/model_meta.h"
 #include "models/state_dict.h"
 #include "weights/safetensors.h"
 
@@ -43,7 +44,6 @@ CheckpointData checkpoint_data(models::ResNet& model, const SGD* opt, const Chec
   char acc[64];
   std::snprintf(acc, sizeof acc, "%.17g", meta.best_acc);
   std::map<std::string, std::string> md{{"format", kFormat},
-                                         {"arch", model.arch()},
                                          {"step", std::to_string(meta.step)},
                                          {"epoch", std::to_string(meta.epoch)},
                                          {"step_in_epoch", std::to_string(meta.step_in_epoch)},
@@ -52,6 +52,10 @@ CheckpointData checkpoint_data(models::ResNet& model, const SGD* opt, const Chec
                                          {"best_acc", acc},
                                          {"config", meta.config},
                                          {"tf32", tf32_name(device_options().tf32)}};
+  models::ModelMeta mm = models::meta_of(model);
+  mm.image_size = (int)meta.image_size;
+  mm.resize = (int)meta.resize;
+  models::write_model_meta(mm, md);
   return {std::move(all), std::move(md)};
 }
 

@@ -2,8 +2,10 @@
 //   - the model in torchvision names and layout (loadable by `ishscale classify` and by PyTorch),
 //   - the optimizer's momentum buffers as "optim.<param>.momentum_buffer" (conv buffers in KCRS, like
 //     their weights),
-//   - __metadata__: format, arch, step, epoch, step_in_epoch, epoch_seed, rng (Rng::state()), best_acc,
-//     config (JSON), tf32 (the --tf32 setting in force when it was written: on|off|all).
+//   - __metadata__: format, step, epoch, step_in_epoch, epoch_seed, rng (Rng::state()), best_acc,
+//     config (JSON), tf32 (the --tf32 setting in force when it was written: on|off|all), and the
+//     model's description (models/model_meta.h: arch, width, in_channels, num_classes, image_size,
+//     resize) so other commands rebuild it without flags.
 // Writes are atomic (st::save: PATH.tmp, fsync, rename, fsync of the directory), so a kill at any
 // moment leaves the previous file intact.
 #pragma once
@@ -24,6 +26,8 @@ struct CheckpointMeta {
   std::string rng;            // the loop Rng's state after drawing epoch_seed
   double best_acc = -1;       // best validation top-1 so far (-1: none)
   std::string config;         // the run's configuration, JSON
+  int64_t image_size = 0;     // the eval input the model was validated with: centre crop (0: unknown)
+  int64_t resize = -1;        // and the resize before it (0: none; -1: unknown)
 };
 
 // What a checkpoint file holds (CPU tensors in file layout, and the metadata strings).

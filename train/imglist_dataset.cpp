@@ -12,8 +12,9 @@ static img::ImgList checked_list(const std::string& list_path, const std::string
   return l;
 }
 
-ImageListDataset::ImageListDataset(const std::string& list_path, const std::string& data_root, const img::Transform& t)
-    : src_(checked_list(list_path, data_root)) {
+ImageListDataset::ImageListDataset(const std::string& list_path, const std::string& data_root, const img::Transform& t,
+                                   const img::DecodeOptions& decode)
+    : src_(checked_list(list_path, data_root), decode) {
   t.validate();
   transform = t;
 }

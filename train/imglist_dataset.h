@@ -1,6 +1,6 @@
 // An OpenOOD image list (engine/image/imglist.h) as a training or validation set, decoded PIL-exactly.
 // The transform is img::Transform::imagenet(size): training RandomResizedCrop(size) + flip; eval
-// Resize(round(size*256/224)) + CenterCrop(size); ImageNet normalisation. Labels must be >= 0.
+// Resize(int(size*256/224)) + CenterCrop(size); ImageNet normalisation. Labels must be >= 0.
 #pragma once
 #include <string>
 
@@ -10,7 +10,9 @@ namespace ish::train {
 
 class ImageListDataset : public Dataset {
  public:
-  ImageListDataset(const std::string& list_path, const std::string& data_root, const img::Transform& t);
+  // `decode`: the decoder's caps (pixels, file size) for every read.
+  ImageListDataset(const std::string& list_path, const std::string& data_root, const img::Transform& t,
+                   const img::DecodeOptions& decode = {});
   int64_t size() const override { return src_.size(); }
   int64_t label(int64_t i) const override { return src_.label(i); }
   void read(int64_t i, img::Image& out) const override { src_.read(i, out); }

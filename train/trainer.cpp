@@ -35,6 +35,12 @@ img::LoaderOptions loader_options(const Dataset& ds, int64_t batch_size, Device 
   return lo;
 }
 
+// The eval input the checkpoints record (models/model_meta.h): the dataset's eval transform.
+void set_input(CheckpointMeta& m, const Dataset& ds) {
+  m.image_size = ds.transform.crop;
+  m.resize = ds.transform.resize;
+}
+
 }  // namespace
 
 double evaluate_top1(models::ResNet& model, const Dataset& ds, int64_t batch_size, Device dev, int threads) {
@@ -171,7 +177,9 @@ void Trainer::stop_non_finite(const Stats& s) const {
 
 void Trainer::write_checkpoint(const std::string& path, bool with_optimizer, const CheckpointMeta& meta) {
   read_stats();  // never write a state that a non-finite loss has reached
-  save_checkpoint(path, model_, with_optimizer ? opt_.get() : nullptr, meta);
+  CheckpointMeta m = meta;
+  set_input(m, train_set_);  // the eval input size, for the commands that load the file
+  save_checkpoint(path, model_, with_optimizer ? opt_.get() : nullptr, m);
   if (path == last_path_) {
     good_path_ = path;
     good_step_ = meta.step;
@@ -336,6 +344,10 @@ TrainResult Trainer::run() {
   res.finished = step_ >= total_steps_;
   res.best_acc = best_;
   res.last_acc = last_acc_;
+  if (!cfg_.out.empty()) {  // the model alone, however the run ended: what eval and classify load
+    CheckpointMeta m{step_, epoch_, s_in_, epoch_seed_, rng_.state(), best_, config_json_};
+    write_checkpoint(cfg_.out + "/final.safetensors", false, m);
+  }
   model_.train(false);
   return res;
 }

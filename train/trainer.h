@@ -13,7 +13,9 @@
 //
 // Outputs under cfg.out: last.safetensors (every save_every steps, at each epoch end and at a
 // --steps stop), best.safetensors (best validation top-1; the model without optimizer state, so it loads
-// strictly anywhere a torchvision state dict does), summary.csv (one row per epoch).
+// strictly anywhere a torchvision state dict does), final.safetensors (the model alone at the end of
+// run(), unless a non-finite loss stopped it), summary.csv (one row per epoch). Every checkpoint's
+// metadata describes the model and its eval input (train/checkpoint.h).
 //
 // No host sync per step: labels are range-checked on the host before their upload, and the loss sum,
 // the correct count and the first step with a non-finite loss accumulate on the device

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <set>
 
@@ -33,7 +34,9 @@ Format detect_format(const std::string& path) {
   if (n == 9 && b[8] == '{') return Format::Safetensors;
   if (n >= 2 && b[0] == 'P' && b[1] == 'K') return Format::PthZip;
   if (n >= 1 && b[0] == 0x80) return Format::PthLegacy;
-  return Format::Safetensors;  // let the safetensors reader say what is wrong
+  if (n == 0) fail(path, ": not a safetensors or PyTorch file (empty)");
+  fail(path, ": not a safetensors or PyTorch file (", n < 9 ? str("only ", n, " bytes, starting ") : std::string("starts with "),
+       "'", printable(std::string((const char*)b, (size_t)std::min<ssize_t>(n, 8)), 8), "')");
 }
 
 StateDict load_safetensors(const std::string& path, std::map<std::string, std::string>* metadata) {

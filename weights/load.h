@@ -17,8 +17,9 @@ using StateDict = std::vector<std::pair<std::string, Tensor>>;
 
 enum class Format { Safetensors, PthZip, PthLegacy };
 const char* format_name(Format f);
-// Sniffs the first bytes: zip local header "PK\3\4", the legacy pickle (0x80 protocol byte), otherwise a
-// safetensors header length. Throws for a file that is none of them (or unreadable).
+// Sniffs the first bytes: a safetensors header ('{' after the 8-byte length), zip local header "PK", the
+// legacy pickle (0x80 protocol byte). Anything else throws "not a safetensors or PyTorch file" (as does
+// an unreadable file, with the system's reason).
 Format detect_format(const std::string& path);
 
 // A .pth checkpoint. A top-level dict wrapping the state dict ({"state_dict": ...}, {"model": ...},

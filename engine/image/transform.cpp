@@ -146,7 +146,7 @@ Transform Transform::imagenet(int crop) {
   ISH_CHECK(crop >= 1, "image size must be >= 1, got ", crop);
   Transform t;
   t.crop = crop;
-  t.resize = (int)(((int64_t)crop * 256 + 112) / 224);  // 224 -> 256, the same ratio for other sizes
+  t.resize = (int)((int64_t)crop * 256 / 224);  // 224 -> 256, the same ratio (truncated) for other sizes
   return t;
 }
 

@@ -80,7 +80,7 @@ struct Transform {
 
   // torchvision's ImageNet eval (Resize 256, CenterCrop 224, ImageNet mean/std) for an architecture.
   static Transform eval_default(const std::string& arch);
-  // The ImageNet recipe at another crop size: resize = round(size * 256 / 224).
+  // The ImageNet recipe at another crop size: resize = int(size * 256 / 224), truncated (32 -> 36).
   static Transform imagenet(int crop);
   int channels() const { return norm.channels; }
   void validate() const;  // throws ish::Error naming the bad field

@@ -1,0 +1,87 @@
+#include "cli/model_flags.h"
+
+#include <cstdio>
+
+#include "engine/error.h"
+#include "models/model_file.h"
+
+namespace ish::cli {
+
+ModelFlags parse_model_flags(Args& a) {
+  a.alias("--ckpt-path", "--weights");
+  ModelFlags f;
+  f.weights = a.get("--weights");
+  f.given.arch = a.get("--arch");
+  if (a.has("--width")) {
+    const long long w = a.get_int("--width", 0);
+    ISH_CHECK(w >= 1 && w <= 4096, "--width must be in [1, 4096], got ", w);
+    f.given.width = (int)w;
+  }
+  if (a.has("--image-size")) {
+    const long long s = a.get_int("--image-size", 0);
+    ISH_CHECK(s >= 1 && s <= 8192, "--image-size must be in [1, 8192], got ", s);
+    f.given.image_size = (int)s;
+  }
+  if (a.has("--resize")) {
+    const long long r = a.get_int("--resize", 0);
+    ISH_CHECK(r >= 0 && r <= 16384, "--resize must be in [0, 16384] (0: no resize), got ", r);
+    f.given.resize = (int)r;
+  }
+  f.decode = parse_decode_flags(a);
+  return f;
+}
+
+img::DecodeOptions parse_decode_flags(Args& a) {
+  img::DecodeOptions d;
+  if (a.has("--max-image-mb")) {
+    const long long mb = a.get_int("--max-image-mb", 0);
+    ISH_CHECK(mb >= 0 && mb <= (1 << 20), "--max-image-mb must be in [0, 1048576] (0: no cap), got ", mb);
+    d.max_file_bytes = (int64_t)mb << 20;
+  }
+  return d;
+}
+
+std::string model_flags_help(int indent) {
+  const std::string p(indent, ' ');
+  return p + "--weights W, --ckpt-path W  safetensors or PyTorch .pth (zip or legacy), torchvision names; a training\n" +
+         p + "                            checkpoint (optim.* entries) loads too, its optimizer state ignored\n" +
+         p + "--arch A                    resnet18|34|50|101|152 or <arch>_cifar; needed only for files without\n" +
+         p + "                            metadata and then inferred from the tensors where unambiguous\n" +
+         p + "--width W                   stem width, for files without metadata whose tensors do not tell it\n" +
+         p + "--image-size S              centre crop (default: the file's metadata, else 224)\n" +
+         p + "--resize R                  resize of the short side before the crop (default: the metadata, else\n" +
+         p + "                            int(S*256/224); 0: none)\n" + decode_flags_help(indent);
+}
+
+std::string decode_flags_help(int indent) {
+  return std::string(indent, ' ') + str("--max-image-mb N            image files over N MiB are refused before reading (default ",
+                                        img::kDefaultMaxFileBytes >> 20, "; 0: no cap)\n");
+}
+
+LoadedModel load_model(const ModelFlags& f, Device dev) {
+  ISH_CHECK(!f.weights.empty(), "--weights is required (see --help)");
+  models::WeightsFile w = models::read_weights(f.weights, f.given);
+  if (w.optim_entries) std::fprintf(stderr, "%s\n", models::optim_note(w).c_str());
+  models::ModelMeta m = w.meta;
+  const models::ModelMeta& fm = w.file_meta;
+  // Input size: the flags must agree with what the file says.
+  const models::ModelMeta& g = f.given;
+  ISH_CHECK(g.image_size <= 0 || fm.image_size <= 0 || g.image_size == fm.image_size, f.weights, ": --image-size ",
+            g.image_size, " contradicts the file's metadata image_size=", fm.image_size, " (drop --image-size)");
+  ISH_CHECK(g.resize < 0 || fm.resize < 0 || g.resize == fm.resize, f.weights, ": --resize ", g.resize,
+            " contradicts the file's metadata resize=", fm.resize, " (drop --resize)");
+  if (g.image_size > 0) m.image_size = g.image_size;
+  ISH_CHECK(m.image_size > 0 || !models::config_for(m.arch).cifar_stem, f.weights, ": ", m.arch,
+            " expects small inputs and the file does not say which: pass --image-size");
+  if (m.image_size <= 0) m.image_size = 224;
+  if (g.resize >= 0) m.resize = g.resize;
+  img::Transform t = img::Transform::imagenet(m.image_size);  // ImageNet normalisation, resize int(S*256/224)
+  if (m.resize >= 0) t.resize = m.resize;
+  m.resize = t.resize;
+  t.validate();
+  const int channels = m.in_channels > 0 ? m.in_channels : 3;
+  ISH_CHECK(channels == 3, f.weights, ": the model takes ", channels, "-channel input; this command feeds RGB images");
+  return LoadedModel{models::open_model(w, dev), m, t};
+}
+
+}  // namespace ish::cli
