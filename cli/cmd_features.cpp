@@ -17,10 +17,12 @@ void usage() {
   std::printf(
       "usage: ishscale features --weights W --list LIST [--arch resnet50] [--data-root DIR] [--cache-dir DIR]\n"
       "                         [--recompute] [--dump DIR] [--batch-size N] [--device cpu|cuda] [--threads N] [--strict]\n"
-      "  Runs the model over LIST (OpenOOD format, paths relative to --data-root, default ./data) with the eval\n"
-      "  preprocessing and caches logits, features and labels in --cache-dir (default ./feature_cache), keyed by the\n"
+      "  Runs the model over LIST (OpenOOD format; LIST relative to the working directory, the image paths inside\n"
+      "  it relative to --data-root, default ./data) with the eval preprocessing and caches logits, features and\n"
+      "  labels in --cache-dir (default ./feature_cache), keyed by the\n"
       "  weights' content hash, the architecture and the list's content. A cached entry is reused unless --recompute.\n"
-      "  --dump DIR also writes DIR/{logits,features,labels}.npy. --threads N: the cores it may use, compute and decode together (0: all).\n");
+      "  --dump DIR also writes DIR/{logits,features,labels}.npy. --threads N: the cores it may use, compute and decode together (0: all).\n"
+      "  Progress goes to stderr: a bar on a terminal, else a line every 5 s (ISHSCALE_PROGRESS=S|off).\n");
 }
 }  // namespace
 
