@@ -17,7 +17,7 @@ ApsResult aps_search(Detector& d, const FeatureSet& id_val, const FeatureSet& oo
   bool have = false;
   util::ProgressOptions po;
   po.unit = "points";
-  po.on = false;  // only its status() text, appended to the per-point lines
+  po.on = false;  // only its status() text, appended to the lines of the scored points
   util::Progress prog("APS " + d.name(), (int64_t)grid.size(), po);
   int64_t done = 0;
   for (const HParams& hp : grid) {
@@ -25,8 +25,7 @@ ApsResult aps_search(Detector& d, const FeatureSet& id_val, const FeatureSet& oo
     try {
       d.set_params(hp);
     } catch (const Error& e) {  // a point that does not apply to this data (K > #train, dim >= D, ...)
-      r.skipped.push_back(hparams_str(hp) + ": " + e.what());
-      if (log) log("APS " + d.name() + " skip " + hparams_str(hp) + ": " + e.what() + " [" + prog.status(done) + "]");
+      r.skipped.push_back(hparams_str(hp) + ": " + e.what());  // told once, after the loop
       continue;
     }
     Scores a = d.score(id_val, id_images), b = d.score(ood_val, ood_images);
@@ -46,6 +45,9 @@ ApsResult aps_search(Detector& d, const FeatureSet& id_val, const FeatureSet& oo
   }
   ISH_CHECK(have, "APS: no grid point of ", d.name(), " applies to this data (", grid.size(), " refused; first ",
             r.skipped.empty() ? std::string("?") : r.skipped.front(), ")");
+  if (!r.skipped.empty() && log)
+    log("APS " + d.name() + ": " + std::to_string(r.skipped.size()) + " of " + std::to_string(grid.size()) +
+        " grid points do not apply (first " + r.skipped.front() + ")");
   d.set_params(r.best);
   return r;
 }
