@@ -24,11 +24,17 @@ void usage() {
       "  --postprocessor         msp mls ebo react ash ash_p ash_s scale gen knn vim mds odin nci fdbd nnguide\n"
       "                          caref cadref optfs adascale_a adascale_l, a comma list, or all\n"
       "                          (default msp, as the reference script)\n"
-      "  --benchmark imagenet    OpenOOD v1.5 lists under DATA_ROOT/benchmark_imglist/imagenet, images under\n"
-      "                          images_largescale/ (Textures: images_classic/)\n"
-      "  --id-test, --id-val, --ood-val, --id-train LIST   explicit lists, paths relative to --data-root\n"
-      "  --near NAME=LIST, --far NAME=LIST                 OOD test lists (repeatable)\n"
-      "  --data-root DIR         default ./data\n"
+      "  --benchmark imagenet    OpenOOD v1.5 ImageNet-1K: --data-root is the OpenOOD data folder, holding\n"
+      "                          benchmark_imglist/imagenet/*.txt, images_largescale/ and images_classic/ (README:\n"
+      "                          'Benchmark layout'); lists given by the flags below replace its own, their image\n"
+      "                          paths relative to DATA_ROOT/images_largescale/ as in OpenOOD's lists\n"
+      "  --id-test, --id-val, --ood-val, --id-train LIST   explicit lists ('path label' lines); LIST itself is\n"
+      "                          relative to the working directory, the image paths inside it to --data-root\n"
+      "  --near NAME=LIST, --far NAME=LIST                 OOD test lists (repeatable; LIST as above)\n"
+      "  --data-root DIR         default ./data: the folder image paths in the lists are relative to (with\n"
+      "                          --benchmark imagenet: the OpenOOD data folder)\n"
+      "                          Every list and image folder is checked before anything is extracted: ID labels\n"
+      "                          in [0, classes), 16 sampled image paths per list; all problems are listed at once\n"
       "  --percentile P          fix react/ash/ash_p/ash_s/scale's percentile and skip their APS\n"
       "  --no-aps                use every detector's default hyper-parameters\n"
       "  --set PP.KEY=VALUE      fix one hyper-parameter (repeatable), e.g. --set knn.K=100 --set vim.dim=1000;\n"
@@ -36,7 +42,10 @@ void usage() {
       "                          adascale_{a,l}: k1 sizes the perturbed-activation term and k2 the shift term\n"
       "                          (OpenOOD's names; the paper swaps them)\n"
       "  --out DIR               default results/<arch>: ood/<pp>.csv, scores/, results.json, report.html;\n"
-      "                          results.json records the arch, width, image size and resize used\n"
+      "                          results.json records the arch, width, image size and resize used. A run\n"
+      "                          replaces the CSV (and scores/<pp>/) of each detector it runs and keeps the other\n"
+      "                          detectors' CSVs (OpenOOD's convention); results.json ('this_run', 'csv') and the\n"
+      "                          report say which detectors this run produced and when each CSV was written\n"
       "  --save-score            write scores/<pp>/<split>/<dataset>/{conf,pred,gt}.npy (adascale: also\n"
       "                          qprime.npy, percentile.npy, and the ECDF fit set's under scores/<pp>/fit/)\n"
       "  --save-aux              adascale: also feature_perturbed.npy [N,D] beside each qprime.npy\n"
@@ -48,9 +57,32 @@ void usage() {
       "  --strict                abort on a corrupt image instead of skipping and counting it\n"
       "Notes: APS keeps the FIRST strict maximum of the ID-val vs OOD-val AUROC (OpenOOD). ACC is the top-1 of\n"
       "the plain logits; results.json also gives each detector's own-prediction accuracy (the SCALE fork's\n"
-      "number). Scores the reference leaves NaN (SCALE/ASH-S on an all-zero feature) are -inf and counted.\n",
+      "number). Scores the reference leaves NaN (SCALE/ASH-S on an all-zero feature) are -inf and counted.\n"
+      "Progress goes to stderr: a bar on a terminal, else a line every 5 s (ISHSCALE_PROGRESS=S|off).\n"
+      "Exit: 0 every detector ran; 2 bad input (nothing run); 3 some detectors failed (one line each, listed in\n"
+      "results.json 'failed' and the report), the others' outputs written.\n",
       model_flags_help(2).c_str());
   std::fputs(kTf32Help, stdout);
+}
+
+// The summary on stdout: near/far columns only for the splits this run has; failed detectors as rows.
+void print_table(const std::vector<eval::PPResult>& res, const std::vector<eval::DetectorFailure>& failed, bool near,
+                 bool far) {
+  std::printf("%-10s %-28s", "pp", "hyper-parameters");
+  if (near) std::printf(" %10s", "near AUROC");
+  if (far) std::printf(" %10s", "far AUROC");
+  if (near) std::printf(" %10s", "near FPR95");
+  if (far) std::printf(" %10s", "far FPR95");
+  std::printf(" %8s\n", "ACC");
+  for (auto& r : res) {
+    std::printf("%-10s %-28s", r.name.c_str(), eval::hparams_str(r.params).c_str());
+    if (near) std::printf(" %10.2f", 100 * r.near_mean.auroc);
+    if (far) std::printf(" %10.2f", 100 * r.far_mean.auroc);
+    if (near) std::printf(" %10.2f", 100 * r.near_mean.fpr95);
+    if (far) std::printf(" %10.2f", 100 * r.far_mean.fpr95);
+    std::printf(" %8.2f\n", 100 * r.acc);
+  }
+  for (auto& f : failed) std::printf("%-10s FAILED: %s\n", f.name.c_str(), f.reason.c_str());
 }
 
 }  // namespace
@@ -75,9 +107,12 @@ int cmd_eval(int argc, char** argv) {
     ISH_CHECK(bench == "imagenet", "eval: unknown --benchmark '", bench, "' (known: imagenet)");
     b = eval::imagenet_benchmark(root);
   }
+  // List files as given (working directory); the image paths inside them under the benchmark's image
+  // folder, or --data-root for custom lists.
+  const std::string image_root = bench.empty() ? root : b.id_test.root;
   auto list_flag = [&](const char* flag, const std::string& name, eval::ListSpec* s) {
     if (!args.has(flag)) return;
-    *s = {name, img::join_path(root, args.get(flag)), root};
+    *s = {name, args.get(flag), image_root};
   };
   list_flag("--id-test", "id", &b.id_test);
   list_flag("--id-val", "id", &b.id_val);
@@ -85,8 +120,8 @@ int cmd_eval(int argc, char** argv) {
   list_flag("--id-train", "id", &b.id_train);
   if (args.has("--near")) b.near.clear();
   if (args.has("--far")) b.far.clear();
-  for (auto& v : args.all("--near")) b.near.push_back(eval::parse_named_list(v, root, "--near"));
-  for (auto& v : args.all("--far")) b.far.push_back(eval::parse_named_list(v, root, "--far"));
+  for (auto& v : args.all("--near")) b.near.push_back(eval::parse_named_list(v, image_root, "--near"));
+  for (auto& v : args.all("--far")) b.far.push_back(eval::parse_named_list(v, image_root, "--far"));
   eval::RunOptions ro;
   ro.extract.batch_size = (int)batch;
   ro.cfg.batch_size = (int)batch;  // NNGuide's bank size follows the loader batch, as in the reference
@@ -113,6 +148,7 @@ int cmd_eval(int argc, char** argv) {
   ro.cfg.postprocessors = eval::parse_postprocessors(pp);
   if (has_pct) ro.cfg.percentile = percentile;
   ro.cfg.log = [](const std::string& s) { std::fprintf(stderr, "eval: %s\n", s.c_str()); };
+  ro.out.log = ro.cfg.log;
 
   LoadedModel lm = load_model(mf, dev);
   models::ResNet& model = lm.model;
@@ -131,12 +167,14 @@ int cmd_eval(int argc, char** argv) {
                  {"device", device}, {"tf32", tf32}, {"benchmark", bench.empty() ? "custom lists" : bench},
                  {"data_root", root}, {"preprocessing", lm.transform.describe_eval()}};
   auto res = eval::run_benchmark(model, b, ro);
-  std::printf("%-8s %-28s %10s %10s %10s %10s %8s\n", "pp", "hyper-parameters", "near AUROC", "far AUROC", "near FPR95",
-              "far FPR95", "ACC");
-  for (auto& r : res)
-    std::printf("%-8s %-28s %10.2f %10.2f %10.2f %10.2f %8.2f\n", r.name.c_str(), eval::hparams_str(r.params).c_str(),
-                100 * r.near_mean.auroc, 100 * r.far_mean.auroc, 100 * r.near_mean.fpr95, 100 * r.far_mean.fpr95, 100 * r.acc);
+  print_table(res, ro.out.failed, !b.near.empty(), !b.far.empty());
   std::printf("outputs in %s (ood/*.csv, results.json, report.html%s)\n", out.c_str(), ro.out.save_score ? ", scores/" : "");
+  if (!ro.out.failed.empty()) {
+    ISH_CHECK(!res.empty(), "eval: no postprocessor could run (", ro.out.failed.size(), " failed, listed above)");
+    std::fprintf(stderr, "eval: %zu of %zu postprocessors failed (listed above and in results.json); exit 3\n",
+                 ro.out.failed.size(), ro.out.failed.size() + res.size());
+    return 3;
+  }
   return 0;
 }
 

@@ -16,13 +16,15 @@ void usage() {
   std::printf(
       "usage: ishscale features --weights W --list LIST [--data-root DIR] [--cache-dir DIR] [--recompute] [--dump DIR]\n"
       "                         [--batch-size N] [--device cpu|cuda] [--threads N] [--strict] [model flags]\n"
-      "  Runs the model over LIST (OpenOOD format, paths relative to --data-root, default ./data) with the eval\n"
-      "  preprocessing at the model's input size and caches logits, features and labels in --cache-dir (default\n"
-      "  ./feature_cache), keyed by the weights' content hash, the architecture, the list's content and the\n"
-      "  preprocessing (image size, resize). A cached entry is reused unless --recompute.\n"
+      "  Runs the model over LIST (OpenOOD format; LIST relative to the working directory, the image paths inside\n"
+      "  it relative to --data-root, default ./data) with the eval preprocessing at the model's input size and\n"
+      "  caches logits, features and labels in --cache-dir (default ./feature_cache), keyed by the weights'\n"
+      "  content hash, the architecture, the list's content and the preprocessing (image size, resize). A cached\n"
+      "  entry is reused unless --recompute.\n"
       "  --dump DIR also writes DIR/{logits,features,labels}.npy. --threads N: the cores it may use, compute and\n"
       "  decode together (0: all). --strict: abort on a corrupt image instead of skipping and counting it.\n"
       "  The cache entry's metadata records the device and the --tf32 setting; on cuda, TF32 results are cached apart.\n"
+      "  Progress goes to stderr: a bar on a terminal, else a line every 5 s (ISHSCALE_PROGRESS=S|off).\n"
       "model flags:\n%s",
       model_flags_help(2).c_str());
   std::fputs(kTf32Help, stdout);

@@ -25,8 +25,8 @@ namespace ish::cli {
 static const char* kHelp =
     "usage: ishscale train --train-list LIST --data-root DIR --out DIR [flags]\n"
     "Fine-tunes or trains a ResNet with cross-entropy, optionally with ISH (OpenOOD train_ish.yml defaults).\n"
-    "  --train-list LIST, --val-list LIST   OpenOOD image lists ('path label'); paths under --data-root\n"
-    "  --data-root DIR                      root of the list paths\n"
+    "  --train-list LIST, --val-list LIST   OpenOOD image lists ('path label'), relative to the working directory\n"
+    "  --data-root DIR                      the folder the image paths inside the lists are relative to\n"
     "  --arch NAME (resnet50)               resnet18|34|50|101|152, or <arch>_cifar (3x3 stem, no max pool);\n"
     "                                       with --weights: from the file (metadata or tensors)\n"
     "  --weights FILE                       initial weights (.safetensors, .pth, or a training checkpoint whose\n"

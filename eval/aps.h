@@ -16,7 +16,8 @@ struct ApsResult {
 };
 
 // Runs the search over d.grid() (or `grid` when non-empty) and leaves d set to the winner. `log`, when
-// given, receives one line per grid point. Detectors that need images get id_images / ood_images.
+// given, receives one line per grid point scored (its AUROC and the search's progress: k/n points,
+// rate, ETA) and one line for the refused points. Detectors that need images get id_images / ood_images.
 ApsResult aps_search(Detector& d, const FeatureSet& id_val, const FeatureSet& ood_val,
                      const std::vector<HParams>& grid = {}, const ImageStream* id_images = nullptr,
                      const ImageStream* ood_images = nullptr,

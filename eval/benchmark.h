@@ -63,15 +63,24 @@ struct PPResult {
   std::vector<std::pair<std::string, Tensor>> fit_aux;  // AdaSCALE: the ECDF fit set's intermediates
 };
 
+// A detector that could not run (every APS point refused, a singular fit, any ish::Error of its own).
+struct DetectorFailure {
+  std::string name;
+  std::string reason;  // the error's one line
+};
+
 // The detectors of `names`, in that order (net: see make_detector).
 std::vector<std::unique_ptr<Detector>> make_detectors(const std::vector<std::string>& names, const Fc& fc,
                                                       InputGradNet* net);
 
 // Each detector is fitted once, its hyper-parameters fixed or searched (APS), the ID test set scored
 // once, and each OOD set once. `detectors` are fresh ones from make_detectors(cfg.postprocessors, ...)
-// (the caller may have asked them what they need); the other overload builds them.
+// (the caller may have asked them what they need); the other overload builds them. ID test labels must
+// be -1 (unknown, left out of ACC) or in [0, classes). With `failed`, a detector that throws ish::Error
+// is logged in one line, appended there and skipped (the others still run); without, the error propagates.
 std::vector<PPResult> evaluate(const EvalInputs& in, const EvalConfig& cfg,
-                               std::vector<std::unique_ptr<Detector>> detectors);
+                               std::vector<std::unique_ptr<Detector>> detectors,
+                               std::vector<DetectorFailure>* failed = nullptr);
 std::vector<PPResult> evaluate(const EvalInputs& in, const EvalConfig& cfg);
 
 struct OutputOptions {
@@ -83,13 +92,34 @@ struct OutputOptions {
   std::map<std::string, std::string> info;         // run facts for results.json / the report (arch, weights...)
   std::map<std::string, int64_t> skipped_files;    // per list: images skipped while extracting
   std::map<std::string, int64_t> counts;           // per list: samples scored
+  std::vector<DetectorFailure> failed;             // detectors of this run that could not run
+  std::function<void(const std::string&)> log;     // notes (CSVs of earlier runs with other weights)
 };
+
+// One ood/<pp>.csv of the output folder: written by this run or kept from an earlier one (a run replaces
+// the CSVs of the detectors it runs and leaves the others, OpenOOD's convention).
+struct CsvEntry {
+  std::string name;      // the postprocessor
+  std::string written;   // the file's modification time, UTC, ISO 8601 ("2026-01-31T12:00:00Z")
+  bool this_run = false;
+  std::map<std::string, std::string> run;  // that run's info (weights, hash, ...), when results.json kept it
+};
+// The ood/*.csv files under out_dir, sorted by name; entries not of this run take their run info from
+// `previous` (the former results.json's "csv" object) when its time stamp still matches the file.
+std::vector<CsvEntry> csv_inventory(const std::string& out_dir, const std::vector<PPResult>& results,
+                                    const std::map<std::string, std::string>& info,
+                                    const std::string& previous_results_json);
+
+// Writes ood/<pp>.csv (and scores/<pp>/ with save_score, replacing that detector's earlier .npy files)
+// for each result, then results.json and report.html, which name this run's detectors, its failures and
+// every CSV in the folder with its time and run.
 void write_outputs(const std::vector<PPResult>& results, const EvalInputs& in, const OutputOptions& opt);
 
 // OpenOOD's CSV text: ",FPR@95,AUROC,AUPR_IN,AUPR_OUT,ACC", the near datasets, "nearood", the far
 // datasets, "farood"; values x100 with '{:.2f}'.format.
 std::string openood_csv(const PPResult& r);
-// The self-contained HTML report (inline SVG; no external resources).
-std::string report_html(const std::vector<PPResult>& results, const OutputOptions& opt);
+// The self-contained HTML report (inline SVG; no external resources). `csv`: the folder's CSVs.
+std::string report_html(const std::vector<PPResult>& results, const OutputOptions& opt,
+                        const std::vector<CsvEntry>& csv = {});
 
 }  // namespace ish::eval

@@ -152,6 +152,9 @@ class Vim : public ParamDetector {
     for (auto& x : u_) x = -x;
     const FeatureSet& T = *in.id_train;
     const int64_t N = T.size();
+    if (N < n && in.log)  // the covariance has rank < D: its principal space is not determined by the data
+      in.log(str("vim: warning: the fit set (ID train) has ", N, " samples for ", n,
+                 " feature dimensions, so its covariance is singular and the scores unreliable; give at least ", n));
     // Covariance around u (assume_centered=True), accumulated in double over row blocks.
     std::vector<double> cov(n * n, 0.0), X;
     const float* a = T.features.data<float>();

@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <algorithm>
 #include <fstream>
@@ -14,6 +13,7 @@
 #include "engine/image/loader.h"
 #include "engine/ops.h"
 #include "eval/npy.h"
+#include "util/progress.h"
 #include "weights/safetensors.h"
 
 namespace ish::eval {
@@ -34,37 +34,6 @@ struct Fnv128 {
     std::snprintf(buf, sizeof buf, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
     return buf;
   }
-};
-
-// One stderr line redrawn in place: only on a TTY, at most every 0.2 s.
-class Progress {
- public:
-  Progress(std::string label, int64_t total, bool on)
-      : label_(std::move(label)), total_(total), on_(on && isatty(fileno(stderr))), t0_(clock::now()) {}
-  void update(int64_t done, bool final = false) {
-    if (!on_) return;
-    auto now = clock::now();
-    if (!final && std::chrono::duration<double>(now - last_).count() < 0.2) return;
-    last_ = now;
-    double el = std::chrono::duration<double>(now - t0_).count();
-    double rate = el > 0 ? done / el : 0;
-    int eta = rate > 0 ? (int)((total_ - done) / rate) : 0;
-    const int W = 28;
-    int fill = total_ ? (int)(W * done / total_) : W;
-    std::string bar(fill, '#');
-    bar += std::string(W - fill, '.');
-    std::fprintf(stderr, "\r%s [%s] %lld/%lld %.1f img/s ETA %d:%02d ", label_.c_str(), bar.c_str(), (long long)done,
-                 (long long)total_, rate, eta / 60, eta % 60);
-    if (final) std::fprintf(stderr, "\n");
-    std::fflush(stderr);
-  }
-
- private:
-  using clock = std::chrono::steady_clock;
-  std::string label_;
-  int64_t total_;
-  bool on_;
-  clock::time_point t0_, last_{};
 };
 
 }  // namespace
@@ -104,6 +73,21 @@ std::string cache_key(const std::string& weights_key, const std::string& arch, c
     h.add(std::to_string(it.label));
   }
   return h.hex();
+}
+
+// The numerics part of the cache key: TF32 on cuda gives numbers beyond fp32 rounding of strict fp32's.
+static std::string numerics_tag(Device dev) {
+  const Tf32 tf32 = device_options().tf32;
+  return dev == Device::CUDA && tf32 != Tf32::Off ? str("tf32=", tf32_name(tf32)) : "";
+}
+
+std::string cache_path(const ExtractOptions& opt, const std::string& arch, const img::ImgList& list, Device dev) {
+  if (opt.cache_dir.empty()) return "";
+  return opt.cache_dir + "/" + cache_key(opt.weights_key, arch, list, opt.transform, numerics_tag(dev)) + ".safetensors";
+}
+
+bool is_cached(const ExtractOptions& opt, const std::string& arch, const img::ImgList& list, Device dev) {
+  return !opt.cache_dir.empty() && !opt.recompute && access(cache_path(opt, arch, list, dev).c_str(), R_OK) == 0;
 }
 
 FeatureSet extract(models::ResNet& model, const BatchSource& batches, int64_t capacity) {
@@ -159,11 +143,9 @@ Extracted extract_features(models::ResNet& model, const img::ImgList& list, cons
   const std::string key = opt.transform.eval_key();
   const Device dev = model.device();
   const Tf32 tf32 = device_options().tf32;
-  const std::string numerics = dev == Device::CUDA && tf32 != Tf32::Off ? str("tf32=", tf32_name(tf32)) : "";
   if (!opt.cache_dir.empty()) {
-    r.cache_file = opt.cache_dir + "/" + cache_key(opt.weights_key, model.arch(), list, opt.transform, numerics) +
-                   ".safetensors";
-    if (!opt.recompute && access(r.cache_file.c_str(), R_OK) == 0) {
+    r.cache_file = cache_path(opt, model.arch(), list, dev);
+    if (is_cached(opt, model.arch(), list, dev)) {
       st::File f = st::File::open(r.cache_file);
       r.f = {f.load("logits"), f.load("features"), f.load("labels")};
       r.f.validate("feature cache " + r.cache_file);
@@ -175,11 +157,13 @@ Extracted extract_features(models::ResNet& model, const img::ImgList& list, cons
     }
   }
   img::Loader loader(list, extract_loader_options(opt, dev));
-  Progress bar(label, (int64_t)list.items.size(), opt.progress);
+  util::ProgressOptions po;
+  po.on = opt.progress;
+  util::Progress bar(label, (int64_t)list.items.size(), po);
   int64_t done = 0;
   auto progress = [&](const img::Batch& b) { bar.update(done += b.n + (int64_t)b.skipped.size()); };
   r.f = extract(model, loader_batches(loader, opt.transform, dev, progress), (int64_t)list.items.size());
-  bar.update(done, true);
+  bar.finish();
   r.skipped = loader.skipped();
   if (!opt.cache_dir.empty()) {
     make_dirs(opt.cache_dir);
@@ -195,14 +179,20 @@ ImageStream image_stream(const img::ImgList& list, const ExtractOptions& opt) {
   img::LoaderOptions lo = extract_loader_options(opt, Device::CPU);
   lo.format = img::PixelFormat::F32;  // ODIN perturbs the normalised pixels on the host
   lo.warn = false;  // the extraction pass already reported the skipped files
-  return [list, lo](const std::function<void(const Tensor&, int64_t)>& fn) {
+  // Each pass (ODIN and AdaSCALE run the network per image, ODIN once per APS grid point) reports progress.
+  util::ProgressOptions po;
+  po.on = opt.progress;
+  const std::string label = (opt.label.empty() ? list.file : opt.label) + " (network pass)";
+  return [list, lo, po, label](const std::function<void(const Tensor&, int64_t)>& fn) {
     img::Loader loader(list, lo);
-    int64_t first = 0;
+    util::Progress bar(label, (int64_t)list.items.size(), po);
+    int64_t first = 0, done = 0;
     while (const img::Batch* b = loader.next()) {
-      if (b->n == 0) continue;
-      fn(img::batch_tensor(*b, lo.transform, Device::CPU), first);
+      if (b->n > 0) fn(img::batch_tensor(*b, lo.transform, Device::CPU), first);
       first += b->n;
+      bar.update(done += b->n + (int64_t)b->skipped.size());
     }
+    bar.finish();
   };
 }
 

@@ -40,7 +40,7 @@ struct ExtractOptions {
   std::string cache_dir;     // empty: no cache
   bool recompute = false;    // ignore an existing cache entry (and overwrite it)
   std::string weights_key;   // content hash of the weights (file_hash); part of the cache key
-  bool progress = true;      // progress bar on stderr, only when it is a TTY
+  bool progress = true;      // progress on stderr (util/progress.h): a bar on a TTY, else a line every few s
   std::string label;         // shown in the progress bar and logs
   img::Transform transform;  // preprocessing (img::Transform::eval_default); part of the cache key
   img::DecodeOptions decode;  // the decoder's caps (pixels, file size)
@@ -64,6 +64,10 @@ std::string file_hash(const std::string& path);
 // whose numbers differ beyond rounding from strict fp32 (cuda with TF32: "tf32=on"); empty otherwise.
 std::string cache_key(const std::string& weights_key, const std::string& arch, const img::ImgList& list,
                       const img::Transform& t, const std::string& numerics = "");
+// Where extract_features() caches `list` for a model of `arch` on `dev` ("" without a cache_dir).
+std::string cache_path(const ExtractOptions& opt, const std::string& arch, const img::ImgList& list, Device dev);
+// Whether extract_features() would load `list` from the cache instead of reading its images.
+bool is_cached(const ExtractOptions& opt, const std::string& arch, const img::ImgList& list, Device dev);
 
 // The list's images, preprocessed as for extraction, in batches of batch_size (skips as the loader does).
 ImageStream image_stream(const img::ImgList& list, const ExtractOptions& opt);

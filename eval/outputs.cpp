@@ -1,7 +1,10 @@
-// CSV, .npy score dumps and results.json (report.html is in report_html.cpp).
+// CSV, .npy score dumps, results.json and the inventory of the folder's CSVs (report.html is in
+// report_html.cpp).
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "engine/error.h"
 #include "eval/benchmark.h"
@@ -56,21 +59,82 @@ std::string openood_csv(const PPResult& r) {
   return s;
 }
 
+std::vector<CsvEntry> csv_inventory(const std::string& out_dir, const std::vector<PPResult>& results,
+                                    const std::map<std::string, std::string>& info,
+                                    const std::string& previous_results_json) {
+  nlohmann::json prev;
+  try {
+    if (!previous_results_json.empty()) prev = nlohmann::json::parse(previous_results_json).value("csv", nlohmann::json());
+  } catch (const std::exception&) {
+    prev = nlohmann::json();  // an unreadable former results.json only loses the older runs' details
+  }
+  std::vector<CsvEntry> out;
+  for (const std::string& f : util::list_dir(out_dir + "/ood")) {
+    if (f.size() <= 4 || f.compare(f.size() - 4, 4, ".csv") != 0) continue;
+    CsvEntry e;
+    e.name = f.substr(0, f.size() - 4);
+    e.written = util::mtime_utc(out_dir + "/ood/" + f);
+    for (auto& r : results) e.this_run |= r.name == e.name;
+    if (e.this_run) {
+      e.run = info;
+    } else if (prev.is_object() && prev.contains(e.name)) {
+      const nlohmann::json& p = prev[e.name];
+      if (p.is_object() && p.value("written", std::string()) == e.written && p.contains("run") && p["run"].is_object())
+        for (auto& [k, v] : p["run"].items())
+          if (v.is_string()) e.run[k] = v.get<std::string>();
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+namespace {
+
+std::string slurp_or_empty(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  if (f) ss << f.rdbuf();
+  return ss.str();
+}
+
+// One line naming the CSVs the folder keeps from earlier runs, and whether their weights differ.
+std::string earlier_note(const std::vector<CsvEntry>& csv, const std::map<std::string, std::string>& info) {
+  std::string s;
+  auto hash = info.find("weights_hash");
+  for (auto& e : csv) {
+    if (e.this_run) continue;
+    auto h = e.run.find("weights_hash");
+    const char* how = h == e.run.end() || hash == info.end() ? "run unknown"
+                      : h->second == hash->second            ? "same weights"
+                                                             : "OTHER weights";
+    s += (s.empty() ? "" : ", ") + e.name + " (" + e.written + ", " + how + ")";
+  }
+  return s.empty() ? s : "ood/ also holds CSVs of earlier runs: " + s + "; results.json 'csv' lists them";
+}
+
+}  // namespace
+
 void write_outputs(const std::vector<PPResult>& results, const EvalInputs& in, const OutputOptions& opt) {
   ISH_CHECK(!opt.out_dir.empty(), "eval: no output directory");
   util::make_dirs(opt.out_dir);
+  const std::string previous = slurp_or_empty(opt.out_dir + "/results.json");
   nlohmann::json j;
+  j["written"] = util::now_utc();
   j["info"] = opt.info;
   j["counts"] = opt.counts;
   j["skipped_files"] = opt.skipped_files;
-  nlohmann::json pps = nlohmann::json::object();
+  nlohmann::json pps = nlohmann::json::object(), this_run = nlohmann::json::array(), failed = nlohmann::json::array();
+  for (auto& f : opt.failed) failed.push_back({{"postprocessor", f.name}, {"reason", f.reason}});
   for (const PPResult& r : results) {
+    this_run.push_back(r.name);
     if (opt.save_csv) {
       util::make_dirs(opt.out_dir + "/ood");
       util::atomic_write(opt.out_dir + "/ood/" + r.name + ".csv", openood_csv(r));
     }
+    // This run's outputs of the detector replace the earlier ones: no stale dataset folders stay behind.
+    const std::string base = opt.out_dir + "/scores/" + r.name;
+    util::remove_files_under(base, ".npy");
     if (opt.save_score) {
-      const std::string base = opt.out_dir + "/scores/" + r.name;
       dump_scores(base + "/id/" + in.id_test.name, r.id_test, r.id_test_gt);
       for (auto* rows : {&r.near, &r.far})
         for (auto& d : *rows) dump_scores(base + "/" + d.split + "/" + d.name, d.s, std::vector<int64_t>(d.s.conf.size(), -1));
@@ -99,8 +163,18 @@ void write_outputs(const std::vector<PPResult>& results, const EvalInputs& in, c
     pps[r.name] = p;
   }
   j["postprocessors"] = pps;
+  j["this_run"] = this_run;  // the detectors this run produced (postprocessors holds only these)
+  j["failed"] = failed;
+  const std::vector<CsvEntry> csv = csv_inventory(opt.out_dir, results, opt.info, previous);
+  nlohmann::json cj = nlohmann::json::object();
+  for (auto& e : csv)
+    cj[e.name] = {{"file", "ood/" + e.name + ".csv"}, {"written", e.written}, {"this_run", e.this_run},
+                  {"run", e.run.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.run)}};
+  j["csv"] = cj;
   util::atomic_write(opt.out_dir + "/results.json", j.dump(2) + "\n");
-  if (opt.report) util::atomic_write(opt.out_dir + "/report.html", report_html(results, opt));
+  if (opt.report) util::atomic_write(opt.out_dir + "/report.html", report_html(results, opt, csv));
+  const std::string note = earlier_note(csv, opt.info);
+  if (!note.empty() && opt.log) opt.log(note);
 }
 
 }  // namespace ish::eval

@@ -70,7 +70,7 @@ void parse_set(const std::string& text, std::map<std::string, HParams>* fixed) {
 ListSpec parse_named_list(const std::string& text, const std::string& root, const std::string& flag) {
   const size_t p = text.find('=');
   ISH_CHECK(p != std::string::npos && p > 0 && p + 1 < text.size(), flag, " wants NAME=LIST, got '", text, "'");
-  return {text.substr(0, p), img::join_path(root, text.substr(p + 1)), root};
+  return {text.substr(0, p), text.substr(p + 1), root};  // the list file as given, like any path
 }
 
 }  // namespace ish::eval

@@ -21,7 +21,8 @@ std::vector<std::string> parse_postprocessors(const std::string& text);
 // range is the detector's set_params() to say.
 void parse_set(const std::string& text, std::map<std::string, HParams>* fixed);
 
-// "NAME=LIST" for --near/--far: the list file is LIST under `root`, its image paths relative to `root`.
+// "NAME=LIST" for --near/--far: the list file is LIST as given (relative to the working directory, like
+// every list named on a command line), the image paths inside it relative to `root`.
 ListSpec parse_named_list(const std::string& text, const std::string& root, const std::string& flag);
 
 }  // namespace ish::eval

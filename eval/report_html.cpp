@@ -115,9 +115,35 @@ std::string hist_svg(const Scores& id, const DatasetResult& d, double lo, double
   return o.str();
 }
 
+// This run's failures and the folder's CSVs (this run's and those kept from earlier runs).
+std::string run_sections(const OutputOptions& opt, const std::vector<CsvEntry>& csv) {
+  std::ostringstream o;
+  if (!opt.failed.empty()) {
+    o << "<h2>Failed in this run</h2><table><tr><th>postprocessor</th><th>reason</th></tr>";
+    for (auto& f : opt.failed)
+      o << "<tr><td>" << util::html_escape(f.name) << "</td><td style='text-align:left'>" << util::html_escape(f.reason) << "</td></tr>";
+    o << "</table>\n";
+  }
+  if (!csv.empty()) {
+    auto hash = opt.info.find("weights_hash");
+    o << "<h2>CSV files in this folder</h2><p>A run replaces ood/&lt;pp&gt;.csv of the postprocessors it runs and keeps the "
+         "others; the tables below are this run's only.</p><table><tr><th>file</th><th>written (UTC)</th><th>run</th><th>weights</th></tr>";
+    for (auto& e : csv) {
+      auto w = e.run.find("weights"), h = e.run.find("weights_hash");
+      std::string weights = w == e.run.end() ? "unknown" : w->second;
+      if (!e.this_run && h != e.run.end() && hash != opt.info.end())
+        weights += h->second == hash->second ? " (same as this run)" : " (not this run's)";
+      o << "<tr><td>ood/" << util::html_escape(e.name) << ".csv</td><td>" << util::html_escape(e.written) << "</td><td>"
+        << (e.this_run ? "this run" : "earlier run") << "</td><td style='text-align:left'>" << util::html_escape(weights) << "</td></tr>";
+    }
+    o << "</table>\n";
+  }
+  return o.str();
+}
+
 }  // namespace
 
-std::string report_html(const std::vector<PPResult>& results, const OutputOptions& opt) {
+std::string report_html(const std::vector<PPResult>& results, const OutputOptions& opt, const std::vector<CsvEntry>& csv) {
   std::ostringstream o;
   o << "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>" << util::html_escape(opt.title) << "</title><style>"
     << "body{font-family:sans-serif;margin:24px;color:#222;max-width:1200px}table{border-collapse:collapse;margin:8px 0}"
@@ -137,16 +163,24 @@ std::string report_html(const std::vector<PPResult>& results, const OutputOption
     }
     o << "</table>\n";
   }
-  o << "<h2>Summary</h2><p>AUROC and FPR@95 in %, OOD as the positive class (OpenOOD v1.5); near/far are unweighted means.</p>"
-    << "<table><tr><th>postprocessor</th><th>hyper-parameters</th><th>near AUROC</th><th>far AUROC</th><th>near FPR@95</th>"
-    << "<th>far FPR@95</th><th>ACC</th></tr>";
+  o << run_sections(opt, csv);
+  // Near or far columns only where this run has such sets (no empty far columns without far sets).
+  bool has_near = false, has_far = false;
+  for (auto& r : results) has_near |= !r.near.empty(), has_far |= !r.far.empty();
+  o << "<h2>Summary</h2><p>AUROC and FPR@95 in %, OOD as the positive class (OpenOOD v1.5)"
+    << (has_near && has_far ? "; near/far are unweighted means" : "; the mean is unweighted") << ".</p>"
+    << "<table><tr><th>postprocessor</th><th>hyper-parameters</th>" << (has_near ? "<th>near AUROC</th>" : "")
+    << (has_far ? "<th>far AUROC</th>" : "") << (has_near ? "<th>near FPR@95</th>" : "") << (has_far ? "<th>far FPR@95</th>" : "")
+    << "<th>ACC</th></tr>";
   for (auto& r : results) {
     std::string hp;
     for (auto& [k, v] : r.params) hp += (hp.empty() ? "" : ", ") + k + "=" + num(v, v == std::floor(v) ? 0 : 4);
+    auto cell = [&](bool on, const std::vector<DatasetResult>& rows, double v) {
+      return on ? "<td>" + (rows.empty() ? std::string() : num(100 * v)) + "</td>" : std::string();
+    };
     o << "<tr><td><a href='#pp-" << util::html_escape(r.name) << "'>" << util::html_escape(r.name) << "</a></td><td>" << util::html_escape(hp) << (r.searched ? " (APS)" : "")
-      << "</td><td>" << (r.near.empty() ? "" : num(100 * r.near_mean.auroc)) << "</td><td>"
-      << (r.far.empty() ? "" : num(100 * r.far_mean.auroc)) << "</td><td>" << (r.near.empty() ? "" : num(100 * r.near_mean.fpr95))
-      << "</td><td>" << (r.far.empty() ? "" : num(100 * r.far_mean.fpr95)) << "</td><td>" << num(100 * r.acc) << "</td></tr>";
+      << "</td>" << cell(has_near, r.near, r.near_mean.auroc) << cell(has_far, r.far, r.far_mean.auroc)
+      << cell(has_near, r.near, r.near_mean.fpr95) << cell(has_far, r.far, r.far_mean.fpr95) << "<td>" << num(100 * r.acc) << "</td></tr>";
   }
   o << "</table>\n";
   for (auto& r : results) {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <set>
 
 #include "engine/error.h"
 #include "engine/image/imglist.h"
@@ -58,32 +59,53 @@ std::vector<PPResult> run_benchmark(models::ResNet& model, const ListBenchmark& 
   }
   const bool need_train = !train_users.empty(), need_val = !val_users.empty();
   const bool want_aps = opt.cfg.aps && any_grid && b.id_val.defined() && b.ood_val.defined();
-  if (need_train) ISH_CHECK(b.id_train.defined(), "eval: ", train_users, " need ID training features: give --id-train LIST");
-  if (need_val) ISH_CHECK(b.id_val.defined(), "eval: ", val_users, " need ID validation features: give --id-val LIST");
 
-  auto load = [&](const ListSpec& s, const std::string& key, NamedSet* out) {
-    img::ImgList list = img::read_imglist(s.list, s.root);
-    ExtractOptions eo = opt.extract;
-    eo.label = key;
-    Extracted e = extract_features(model, list, eo);
-    log(key + ": " + std::to_string(e.f.size()) + " samples" + (e.from_cache ? " (cached " + e.cache_file + ")" : "") +
-        (e.skipped ? ", " + std::to_string(e.skipped) + " files skipped" : ""));
-    out->name = s.name;
-    out->f = std::move(e.f);
-    if (need_images) out->images = image_stream(list, eo);
-    opt.out.counts[key] = out->f.size();
-    opt.out.skipped_files[key] = e.skipped;
+  // Every list this run reads, in extraction order, checked before the first image is decoded.
+  std::vector<std::pair<ListCheck, NamedSet*>> plan;
+  auto reads = [&](const img::ImgList& l) { return need_images || !is_cached(opt.extract, model.arch(), l, model.device()); };
+  auto add = [&](const std::string& split, const ListSpec& s, bool id, NamedSet* dst) {
+    plan.push_back({ListCheck{split + "/" + s.name, s, id, reads}, dst});
   };
-  load(b.id_test, "id_test/" + b.id_test.name, &in.id_test);
-  if (b.id_val.defined() && (need_val || want_aps)) load(b.id_val, "id_val/" + b.id_val.name, &in.id_val);
-  if (b.ood_val.defined() && want_aps) load(b.ood_val, "ood_val/" + b.ood_val.name, &in.ood_val);
-  if (need_train) load(b.id_train, "id_train/" + b.id_train.name, &in.id_train);
-  for (auto [specs, sets, split] : {std::make_tuple(&b.near, &in.near, "near"), std::make_tuple(&b.far, &in.far, "far")})
-    for (const ListSpec& s : *specs) {
-      sets->emplace_back();
-      load(s, std::string(split) + "/" + s.name, &sets->back());
-    }
-  std::vector<PPResult> res = evaluate(in, opt.cfg, std::move(detectors));
+  add("id_test", b.id_test, true, &in.id_test);
+  if (b.id_val.defined() && (need_val || want_aps)) add("id_val", b.id_val, true, &in.id_val);
+  if (b.ood_val.defined() && want_aps) add("ood_val", b.ood_val, false, &in.ood_val);
+  if (need_train && b.id_train.defined()) add("id_train", b.id_train, true, &in.id_train);
+  in.near.resize(b.near.size());
+  in.far.resize(b.far.size());
+  for (size_t i = 0; i < b.near.size(); i++) add("near", b.near[i], false, &in.near[i]);
+  for (size_t i = 0; i < b.far.size(); i++) add("far", b.far[i], false, &in.far[i]);
+  std::vector<std::string> problems;
+  if (need_train && !b.id_train.defined())
+    problems.push_back(train_users + " need ID training features: give --id-train LIST");
+  if (need_val && !b.id_val.defined()) problems.push_back(val_users + " need ID validation features: give --id-val LIST");
+  std::vector<ListCheck> checks;
+  std::set<std::string> keys;
+  for (auto& [c, dst] : plan) {
+    if (!keys.insert(c.key).second) problems.push_back(c.key + " is given twice (names must differ within a split)");
+    checks.push_back(c);
+  }
+  std::map<std::string, img::ImgList> lists = check_lists(checks, in.fc.W.size(0), &problems);
+  if (problems.size() == 1) fail("eval: ", problems[0]);
+  if (!problems.empty()) {
+    for (auto& p : problems) log(p);
+    fail("eval: ", problems.size(), " problems with the inputs (listed above); nothing was extracted");
+  }
+
+  for (auto& [c, dst] : plan) {
+    const img::ImgList& list = lists.at(c.key);
+    ExtractOptions eo = opt.extract;
+    eo.label = c.key;
+    Extracted e = extract_features(model, list, eo);
+    log(c.key + ": " + std::to_string(e.f.size()) + " samples" + (e.from_cache ? " (cached " + e.cache_file + ")" : "") +
+        (e.skipped ? ", " + std::to_string(e.skipped) + " files skipped" : ""));
+    dst->name = c.spec.name;
+    dst->f = std::move(e.f);
+    if (need_images) dst->images = image_stream(list, eo);
+    opt.out.counts[c.key] = dst->f.size();
+    opt.out.skipped_files[c.key] = e.skipped;
+  }
+  opt.out.failed.clear();
+  std::vector<PPResult> res = evaluate(in, opt.cfg, std::move(detectors), &opt.out.failed);
   write_outputs(res, in, opt.out);
   return res;
 }

@@ -34,8 +34,9 @@ TEST_CASE("eval --postprocessor all runs every detector, old and new") {
   REQUIRE_MESSAGE(exists2(bin2()), "missing " << bin2());
   std::ostringstream cmd;
   cmd << bin2() << " eval --weights " << weights << " --arch resnet18 --device cpu --data-root " << data
-      << " --id-test id_test.txt --id-val id_val.txt --ood-val ood_val.txt --id-train id_train.txt"
-      << " --near nearA=near_a.txt --far farA=far_a.txt --postprocessor all --no-aps --batch-size 4 --threads 2"
+      << " --id-test " << data << "/id_test.txt --id-val " << data << "/id_val.txt --ood-val " << data
+      << "/ood_val.txt --id-train " << data << "/id_train.txt --near nearA=" << data << "/near_a.txt --far farA=" << data
+      << "/far_a.txt --postprocessor all --no-aps --batch-size 4 --threads 2"
       << " --set knn.K=3 --set vim.dim=4 --set nnguide.K=2 --save-score --recompute --no-report --out " << out
       << " > " << out << ".log 2>&1";
   std::system(("rm -rf " + out).c_str());

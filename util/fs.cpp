@@ -1,5 +1,6 @@
 #include "util/fs.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,6 +8,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <algorithm>
 
 #include "engine/error.h"
 
@@ -70,6 +73,47 @@ void atomic_write(const std::string& path, const std::vector<std::pair<const voi
 
 void atomic_write(const std::string& path, const std::string& bytes, const AtomicWriteOptions& opt) {
   atomic_write(path, {{bytes.data(), bytes.size()}}, opt);
+}
+
+std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (const dirent* e = ::readdir(d))
+    if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) out.push_back(e->d_name);
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+static std::string utc_iso(time_t t) {
+  struct tm tm;
+  char b[32];
+  gmtime_r(&t, &tm);
+  std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return b;
+}
+
+std::string mtime_utc(const std::string& path) {
+  struct stat sb;
+  return stat(path.c_str(), &sb) == 0 ? utc_iso(sb.st_mtime) : "";
+}
+
+std::string now_utc() { return utc_iso(std::time(nullptr)); }
+
+void remove_files_under(const std::string& dir, const std::string& suffix) {
+  struct stat sb;
+  if (lstat(dir.c_str(), &sb) != 0 || !S_ISDIR(sb.st_mode)) return;  // symlinks are not followed
+  for (const std::string& n : list_dir(dir)) {
+    const std::string p = dir + "/" + n;
+    if (lstat(p.c_str(), &sb) != 0) continue;
+    if (S_ISDIR(sb.st_mode)) {
+      remove_files_under(p, suffix);
+    } else if (S_ISREG(sb.st_mode) && n.size() >= suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      ISH_CHECK(::unlink(p.c_str()) == 0 || errno == ENOENT, "cannot remove ", p, ": ", std::strerror(errno));
+    }
+  }
+  ::rmdir(dir.c_str());  // only succeeds when nothing else is left
 }
 
 }  // namespace ish::util

@@ -1,4 +1,4 @@
-// Files and directories: mkdir -p and atomic writes (the one copy the engine, eval, the demo and the
+// Files and directories: mkdir -p, atomic writes, listings and time stamps (the one copy the engine, eval, the demo and the
 // weights writer share).
 #pragma once
 #include <cstddef>
@@ -26,5 +26,17 @@ struct AtomicWriteOptions {
 void atomic_write(const std::string& path, const std::vector<std::pair<const void*, size_t>>& parts,
                   const AtomicWriteOptions& opt = {});
 void atomic_write(const std::string& path, const std::string& bytes, const AtomicWriteOptions& opt = {});
+
+// The names in `dir` (no "." or ".."), sorted; empty when it does not exist or cannot be read.
+std::vector<std::string> list_dir(const std::string& dir);
+
+// The modification time of `path` as UTC ISO 8601 ("2026-01-31T12:00:00Z"); "" when it does not exist.
+std::string mtime_utc(const std::string& path);
+// The current time in the same form.
+std::string now_utc();
+
+// Removes the regular files under `dir` (recursively) whose names end in `suffix`, then the directories
+// left empty, `dir` included. Other files stay. A missing `dir` is not an error.
+void remove_files_under(const std::string& dir, const std::string& suffix);
 
 }  // namespace ish::util
