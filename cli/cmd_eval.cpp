@@ -8,7 +8,9 @@
 #include "engine/device.h"
 #include "engine/error.h"
 #include "engine/threads.h"
+#include "eval/fsood.h"
 #include "eval/params.h"
+#include "eval/reference.h"
 #include "eval/run.h"
 #include "models/state_dict.h"
 
@@ -28,6 +30,15 @@ void usage() {
       "                          images_largescale/ (Textures: images_classic/)\n"
       "  --id-test, --id-val, --ood-val, --id-train LIST   explicit lists, paths relative to --data-root\n"
       "  --near NAME=LIST, --far NAME=LIST                 OOD test lists (repeatable)\n"
+      "  --csid NAME=LIST        FS-OOD: a covariate-shifted ID list (repeatable; labels are class indices),\n"
+      "                          scored as ID: ID test + every csid set against each OOD set. A set named\n"
+      "                          imagenet_c is only normalised (no resize or crop): its images must be 224x224,\n"
+      "                          another size is skipped and counted (--strict: an error)\n"
+      "  --fsood                 with --benchmark imagenet: add csid imagenet_v2, imagenet_c, imagenet_r,\n"
+      "                          imagenet_es (test_imagenet_{v2,c,r,es}.txt). FS-OOD writes fsood/<pp>.csv (same\n"
+      "                          rows as ood/<pp>.csv, ACC pooled over ID test + csid from the plain logits),\n"
+      "                          scores/<pp>/csid/<name>/ with --save-score, and fsood, fsood_acc, csid_acc\n"
+      "                          in results.json; ood/<pp>.csv is unchanged\n"
       "  --data-root DIR         default ./data\n"
       "  --percentile P          fix react/ash/ash_p/ash_s/scale's percentile and skip their APS\n"
       "  --no-aps                use every detector's default hyper-parameters\n"
@@ -47,7 +58,9 @@ void usage() {
       "  --strict                abort on a corrupt image instead of skipping and counting it\n"
       "Notes: APS keeps the FIRST strict maximum of the ID-val vs OOD-val AUROC (OpenOOD). ACC is the top-1 of\n"
       "the plain logits; results.json also gives each detector's own-prediction accuracy (the SCALE fork's\n"
-      "number). Scores the reference leaves NaN (SCALE/ASH-S on an all-zero feature) are -inf and counted.\n");
+      "number). Scores the reference leaves NaN (SCALE/ASH-S on an all-zero feature) are -inf and counted.\n"
+      "With --benchmark imagenet (and its own test lists), results.json and report.html show the OpenOOD v1.5\n"
+      "leaderboard's ResNet-50 numbers beside the run's, each labelled torchvision V1 weights or ISH checkpoint.\n");
 }
 
 }  // namespace
@@ -55,7 +68,8 @@ void usage() {
 int cmd_eval(int argc, char** argv) {
   for (int i = 0; i < argc; i++)
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) { usage(); return 0; }
-  Args args(argc, argv, {"--save-score", "--save-aux", "--save-csv", "--recompute", "--strict", "--no-aps", "--no-report"});
+  Args args(argc, argv, {"--save-score", "--save-aux", "--save-csv", "--recompute", "--strict", "--no-aps", "--no-report",
+                         "--fsood"});
   args.alias("--ckpt-path", "--weights");
   const std::string weights_path = args.get("--weights");
   const std::string arch = args.get("--arch", "resnet50");
@@ -85,6 +99,11 @@ int cmd_eval(int argc, char** argv) {
   if (args.has("--far")) b.far.clear();
   for (auto& v : args.all("--near")) b.near.push_back(eval::parse_named_list(v, root, "--near"));
   for (auto& v : args.all("--far")) b.far.push_back(eval::parse_named_list(v, root, "--far"));
+  const bool fsood = args.flag("--fsood");
+  ISH_CHECK(!fsood || bench == "imagenet", "eval: --fsood adds the ImageNet csid lists and needs --benchmark imagenet ",
+            "(other benchmarks: --csid NAME=LIST)");
+  if (fsood) b.csid = eval::imagenet_csid(root);
+  for (auto& v : args.all("--csid")) b.csid.push_back(eval::parse_named_list(v, root, "--csid"));
   eval::RunOptions ro;
   ro.extract.batch_size = (int)batch;
   ro.cfg.batch_size = (int)batch;  // NNGuide's bank size follows the loader batch, as in the reference
@@ -98,6 +117,8 @@ int cmd_eval(int argc, char** argv) {
   ISH_CHECK(!ro.cfg.save_aux || ro.out.save_score, "eval: --save-aux needs --save-score");
   args.flag("--save-csv");
   ro.out.report = !args.flag("--no-report");
+  // The leaderboard's numbers only beside a run on the benchmark's own test sets.
+  ro.out.reference = bench == "imagenet" && !args.has("--id-test") && !args.has("--near") && !args.has("--far");
   ro.cfg.aps = !args.flag("--no-aps");
   for (auto& v : args.all("--set")) eval::parse_set(v, &ro.cfg.fixed);
   args.finish();
@@ -119,12 +140,16 @@ int cmd_eval(int argc, char** argv) {
   ro.out.info = {{"arch", arch}, {"weights", weights_path}, {"weights_hash", ro.extract.weights_key},
                  {"device", device}, {"benchmark", bench.empty() ? "custom lists" : bench}, {"data_root", root},
                  {"preprocessing", "PIL-exact bilinear resize 256 (truncated long side), centre crop 224, ImageNet normalisation"}};
+  for (auto& c : b.csid)
+    if (c.name == "imagenet_c") ro.out.info["preprocessing imagenet_c"] = eval::csid_transform(c.name, ro.extract.transform).describe_eval();
   auto res = eval::run_benchmark(model, b, ro);
   std::printf("%-8s %-28s %10s %10s %10s %10s %8s\n", "pp", "hyper-parameters", "near AUROC", "far AUROC", "near FPR95",
               "far FPR95", "ACC");
   for (auto& r : res)
     std::printf("%-8s %-28s %10.2f %10.2f %10.2f %10.2f %8.2f\n", r.name.c_str(), eval::hparams_str(r.params).c_str(),
                 100 * r.near_mean.auroc, 100 * r.far_mean.auroc, 100 * r.near_mean.fpr95, 100 * r.far_mean.fpr95, 100 * r.acc);
+  std::fputs(eval::fsood_summary_text(res).c_str(), stdout);
+  if (ro.out.reference) std::fputs(eval::reference_text(res).c_str(), stdout);
   std::printf("outputs in %s (ood/*.csv, results.json, report.html%s)\n", out.c_str(), ro.out.save_score ? ", scores/" : "");
   return 0;
 }

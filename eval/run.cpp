@@ -6,6 +6,7 @@
 
 #include "engine/error.h"
 #include "engine/image/imglist.h"
+#include "eval/fsood.h"
 
 namespace ish::eval {
 
@@ -60,11 +61,13 @@ std::vector<PPResult> run_benchmark(models::ResNet& model, const ListBenchmark& 
   const bool want_aps = opt.cfg.aps && any_grid && b.id_val.defined() && b.ood_val.defined();
   if (need_train) ISH_CHECK(b.id_train.defined(), "eval: ", train_users, " need ID training features: give --id-train LIST");
   if (need_val) ISH_CHECK(b.id_val.defined(), "eval: ", val_users, " need ID validation features: give --id-val LIST");
+  check_csid_lists(b.csid);
 
-  auto load = [&](const ListSpec& s, const std::string& key, NamedSet* out) {
+  auto load = [&](const ListSpec& s, const std::string& key, NamedSet* out, const img::Transform* t = nullptr) {
     img::ImgList list = img::read_imglist(s.list, s.root);
     ExtractOptions eo = opt.extract;
     eo.label = key;
+    if (t) eo.transform = *t;
     Extracted e = extract_features(model, list, eo);
     log(key + ": " + std::to_string(e.f.size()) + " samples" + (e.from_cache ? " (cached " + e.cache_file + ")" : "") +
         (e.skipped ? ", " + std::to_string(e.skipped) + " files skipped" : ""));
@@ -83,6 +86,11 @@ std::vector<PPResult> run_benchmark(models::ResNet& model, const ListBenchmark& 
       sets->emplace_back();
       load(s, std::string(split) + "/" + s.name, &sets->back());
     }
+  for (const ListSpec& s : b.csid) {
+    const img::Transform t = csid_transform(s.name, opt.extract.transform);
+    in.csid.emplace_back();
+    load(s, "csid/" + s.name, &in.csid.back(), &t);
+  }
   std::vector<PPResult> res = evaluate(in, opt.cfg, std::move(detectors));
   write_outputs(res, in, opt.out);
   return res;
