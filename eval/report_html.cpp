@@ -48,8 +48,9 @@ std::string fsood_summary(const std::vector<PPResult>& results) {
       for (auto& c : r.fsood.csid) o += " + " + util::html_escape(c.name);
       o += " (covariate-shifted ID sets, counted as ID); ACC is the plain logits' top-1 pooled over them. "
            "Accuracy of each csid set:";
-      for (auto& c : r.fsood.csid) o += " " + util::html_escape(c.name) + " " + num(100 * c.acc) + ";";
-      o += "</p><table><tr><th>postprocessor</th><th>near AUROC</th><th>far AUROC</th><th>near FPR@95</th><th>far FPR@95</th>"
+      for (size_t i = 0; i < r.fsood.csid.size(); i++)
+        o += (i ? ", " : " ") + util::html_escape(r.fsood.csid[i].name) + " " + num(100 * r.fsood.csid[i].acc);
+      o += ".</p><table><tr><th>postprocessor</th><th>near AUROC</th><th>far AUROC</th><th>near FPR@95</th><th>far FPR@95</th>"
            "<th>ACC</th></tr>";
     }
     const FsoodResult& f = r.fsood;
