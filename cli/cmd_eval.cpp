@@ -10,7 +10,9 @@
 #include "engine/device.h"
 #include "engine/error.h"
 #include "engine/threads.h"
+#include "eval/fsood.h"
 #include "eval/params.h"
+#include "eval/reference.h"
 #include "eval/run.h"
 
 namespace ish::cli {
@@ -31,6 +33,15 @@ void usage() {
       "  --id-test, --id-val, --ood-val, --id-train LIST   explicit lists ('path label' lines); LIST itself is\n"
       "                          relative to the working directory, the image paths inside it to --data-root\n"
       "  --near NAME=LIST, --far NAME=LIST                 OOD test lists (repeatable; LIST as above)\n"
+      "  --csid NAME=LIST        FS-OOD: a covariate-shifted ID list (repeatable; LIST as above; labels are class\n"
+      "                          indices), scored as ID: ID test + every csid set against each OOD set. A set named\n"
+      "                          imagenet_c is only normalised (no resize or crop): its images must be 224x224,\n"
+      "                          another size is skipped and counted (--strict: an error)\n"
+      "  --fsood                 with --benchmark imagenet: add csid imagenet_v2, imagenet_c, imagenet_r,\n"
+      "                          imagenet_es (test_imagenet_{v2,c,r,es}.txt). FS-OOD writes fsood/<pp>.csv (same\n"
+      "                          rows as ood/<pp>.csv, ACC pooled over ID test + csid from the plain logits),\n"
+      "                          scores/<pp>/csid/<name>/ with --save-score, and fsood, fsood_acc, csid_acc\n"
+      "                          in results.json; ood/<pp>.csv is unchanged\n"
       "  --data-root DIR         default ./data: the folder image paths in the lists are relative to (with\n"
       "                          --benchmark imagenet: the OpenOOD data folder)\n"
       "                          Every list and image folder is checked before anything is extracted: ID labels\n"
@@ -60,7 +71,9 @@ void usage() {
       "number). Scores the reference leaves NaN (SCALE/ASH-S on an all-zero feature) are -inf and counted.\n"
       "Progress goes to stderr: a bar on a terminal, else a line every 5 s (ISHSCALE_PROGRESS=S|off).\n"
       "Exit: 0 every detector ran; 2 bad input (nothing run); 3 some detectors failed (one line each, listed in\n"
-      "results.json 'failed' and the report), the others' outputs written.\n",
+      "results.json 'failed' and the report), the others' outputs written.\n"
+      "With --benchmark imagenet (and its own test lists), results.json and report.html show the OpenOOD v1.5\n"
+      "leaderboard's ResNet-50 numbers beside the run's, each labelled torchvision V1 weights or ISH checkpoint.\n",
       model_flags_help(2).c_str());
   std::fputs(kTf32Help, stdout);
 }
@@ -89,7 +102,8 @@ void print_table(const std::vector<eval::PPResult>& res, const std::vector<eval:
 
 int cmd_eval(int argc, char** argv) {
   if (wants_help(argc, argv)) { usage(); return 0; }
-  Args args(argc, argv, {"--save-score", "--save-aux", "--save-csv", "--recompute", "--strict", "--no-aps", "--no-report"});
+  Args args(argc, argv, {"--save-score", "--save-aux", "--save-csv", "--recompute", "--strict", "--no-aps", "--no-report",
+                         "--fsood"});
   const ModelFlags mf = parse_model_flags(args);
   const std::string& weights_path = mf.weights;
   const std::string pp = args.get("--postprocessor", "msp");
@@ -122,6 +136,11 @@ int cmd_eval(int argc, char** argv) {
   if (args.has("--far")) b.far.clear();
   for (auto& v : args.all("--near")) b.near.push_back(eval::parse_named_list(v, image_root, "--near"));
   for (auto& v : args.all("--far")) b.far.push_back(eval::parse_named_list(v, image_root, "--far"));
+  const bool fsood = args.flag("--fsood");
+  ISH_CHECK(!fsood || bench == "imagenet", "eval: --fsood adds the ImageNet csid lists and needs --benchmark imagenet ",
+            "(other benchmarks: --csid NAME=LIST)");
+  if (fsood) b.csid = eval::imagenet_csid(root);
+  for (auto& v : args.all("--csid")) b.csid.push_back(eval::parse_named_list(v, image_root, "--csid"));
   eval::RunOptions ro;
   ro.extract.batch_size = (int)batch;
   ro.cfg.batch_size = (int)batch;  // NNGuide's bank size follows the loader batch, as in the reference
@@ -134,6 +153,8 @@ int cmd_eval(int argc, char** argv) {
   ISH_CHECK(!ro.cfg.save_aux || ro.out.save_score, "eval: --save-aux needs --save-score");
   args.flag("--save-csv");
   ro.out.report = !args.flag("--no-report");
+  // The leaderboard's numbers only beside a run on the benchmark's own test sets.
+  ro.out.reference = bench == "imagenet" && !args.has("--id-test") && !args.has("--near") && !args.has("--far");
   ro.cfg.aps = !args.flag("--no-aps");
   for (auto& v : args.all("--set")) eval::parse_set(v, &ro.cfg.fixed);
   args.finish();
@@ -166,8 +187,12 @@ int cmd_eval(int argc, char** argv) {
                  {"weights", weights_path}, {"weights_hash", ro.extract.weights_key},
                  {"device", device}, {"tf32", tf32}, {"benchmark", bench.empty() ? "custom lists" : bench},
                  {"data_root", root}, {"preprocessing", lm.transform.describe_eval()}};
+  for (auto& c : b.csid)
+    if (c.name == "imagenet_c") ro.out.info["preprocessing imagenet_c"] = eval::csid_transform(c.name, ro.extract.transform).describe_eval();
   auto res = eval::run_benchmark(model, b, ro);
   print_table(res, ro.out.failed, !b.near.empty(), !b.far.empty());
+  std::fputs(eval::fsood_summary_text(res).c_str(), stdout);
+  if (ro.out.reference) std::fputs(eval::reference_text(res).c_str(), stdout);
   std::printf("outputs in %s (ood/*.csv, results.json, report.html%s)\n", out.c_str(), ro.out.save_score ? ", scores/" : "");
   if (!ro.out.failed.empty()) {
     ISH_CHECK(!res.empty(), "eval: no postprocessor could run (", ro.out.failed.size(), " failed, listed above)");

@@ -4,11 +4,14 @@
 #include <cmath>
 
 #include "engine/error.h"
+#include "eval/fsood.h"
 
 namespace ish::eval {
 namespace {
 
 bool present(const NamedSet& s) { return s.f.size() > 0; }
+
+}  // namespace
 
 std::vector<int64_t> plain_pred(const FeatureSet& f) {
   const int64_t N = f.size(), C = f.logits.size(1);
@@ -41,8 +44,6 @@ Metrics mean_of(const std::vector<DatasetResult>& rows) {
   m.fpr95 /= n, m.auroc /= n, m.aupr_in /= n, m.aupr_out /= n, m.acc /= n;
   return m;
 }
-
-}  // namespace
 
 std::vector<std::unique_ptr<Detector>> make_detectors(const std::vector<std::string>& names, const Fc& fc,
                                                       InputGradNet* net) {
@@ -90,7 +91,7 @@ PPResult run_detector(const EvalInputs& in, const EvalConfig& cfg, const Shared&
   if (det->needs_images()) {
     ISH_CHECK(in.net != nullptr, name, " needs the network and the images (not available here)");
     ISH_CHECK(in.id_test.images, name, " needs the ID test images");
-    for (auto* v : {&in.near, &in.far})
+    for (auto* v : {&in.near, &in.far, &in.csid})
       for (auto& s : *v) ISH_CHECK(s.images, name, " needs the images of ", s.name);
   }
   FitInputs fit;
@@ -154,6 +155,7 @@ PPResult run_detector(const EvalInputs& in, const EvalConfig& cfg, const Shared&
   r.fit_aux = det->fit_aux();
   r.near_mean = mean_of(r.near);
   r.far_mean = mean_of(r.far);
+  if (!in.csid.empty()) score_fsood(*det, in, sh.id_plain, r, cfg.log);
   int64_t plain_hit = 0;
   for (size_t i = 0; i < id_gt.size(); i++)
     if (id_gt[i] != -1) plain_hit += sh.id_plain[i] == id_gt[i];
@@ -180,6 +182,7 @@ std::vector<PPResult> evaluate(const EvalInputs& in, const EvalConfig& cfg,
   check_id_labels(sh.id_gt, in.id_test.f.logits.size(1), in.id_test.name);
   for (auto [near_far, split] : {std::make_pair(&in.near, "near"), std::make_pair(&in.far, "far")})
     for (const NamedSet& s : *near_far) s.f.validate(std::string(split) + " " + s.name);
+  check_csid_sets(in);
   std::vector<PPResult> out;
   for (size_t k = 0; k < detectors.size(); k++) {
     const std::string& name = cfg.postprocessors[k];

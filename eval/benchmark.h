@@ -25,6 +25,7 @@ struct EvalInputs {
   NamedSet id_test;                      // required; name e.g. "imagenet"
   NamedSet id_val, ood_val, id_train;    // optional (size 0 = absent): APS, react, knn/vim/mds
   std::vector<NamedSet> near, far;       // OOD test sets
+  std::vector<NamedSet> csid;            // FS-OOD: covariate-shifted ID sets (labelled), scored as ID
   InputGradNet* net = nullptr;           // odin only
 };
 
@@ -46,6 +47,21 @@ struct DatasetResult {
   Scores s;           // the OOD set's scores
 };
 
+// FS-OOD (eval/fsood.h): one covariate-shifted ID set's scores, and the metrics with ID test + every csid
+// set as ID.
+struct CsidResult {
+  std::string name;
+  Scores s;                  // the detector's scores
+  std::vector<int64_t> gt;   // the list's labels
+  double acc = 0;            // top-1 of the plain logits on this set
+};
+struct FsoodResult {
+  std::vector<CsidResult> csid;             // empty: no FS-OOD evaluation
+  std::vector<DatasetResult> near, far;     // metrics only (the OOD scores are PPResult's)
+  Metrics near_mean, far_mean;
+  double acc = 0;                           // pooled top-1 over ID test + every csid set, plain logits
+};
+
 struct PPResult {
   std::string name;
   HParams params;      // the values used
@@ -61,6 +77,7 @@ struct PPResult {
   int64_t degenerate = 0;    // scores defined by us (s2 = 0 etc.), over every scored split
   double seconds = 0;
   std::vector<std::pair<std::string, Tensor>> fit_aux;  // AdaSCALE: the ECDF fit set's intermediates
+  FsoodResult fsood;         // when EvalInputs::csid is not empty
 };
 
 // A detector that could not run (every APS point refused, a singular fit, any ish::Error of its own).
@@ -68,6 +85,11 @@ struct DetectorFailure {
   std::string name;
   std::string reason;  // the error's one line
 };
+// Pieces of evaluate() that the FS-OOD pass shares: argmax of each logit row; NaN scores set to -inf
+// and counted in s.degenerate; the unweighted mean of rows' metrics.
+std::vector<int64_t> plain_pred(const FeatureSet& f);
+void sanitize(Scores& s);
+Metrics mean_of(const std::vector<DatasetResult>& rows);
 
 // The detectors of `names`, in that order (net: see make_detector).
 std::vector<std::unique_ptr<Detector>> make_detectors(const std::vector<std::string>& names, const Fc& fc,
@@ -94,6 +116,7 @@ struct OutputOptions {
   std::map<std::string, int64_t> counts;           // per list: samples scored
   std::vector<DetectorFailure> failed;             // detectors of this run that could not run
   std::function<void(const std::string&)> log;     // notes (CSVs of earlier runs with other weights)
+  bool reference = false;  // the OpenOOD leaderboard's ResNet-50 numbers beside the run's (eval/reference.h)
 };
 
 // One ood/<pp>.csv of the output folder: written by this run or kept from an earlier one (a run replaces

@@ -153,7 +153,8 @@ Extracted extract_features(models::ResNet& model, const img::ImgList& list, cons
       auto it = md.find("skipped");
       r.skipped = it == md.end() ? 0 : std::stoll(it->second);
       r.from_cache = true;
-      return r;
+      if (!(opt.strict && r.skipped > 0)) return r;
+      r = Extracted{{}, 0, false, r.cache_file};  // --strict: redo the pass so the bad file stops the run
     }
   }
   img::Loader loader(list, extract_loader_options(opt, dev));

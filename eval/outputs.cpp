@@ -8,7 +8,9 @@
 
 #include "engine/error.h"
 #include "eval/benchmark.h"
+#include "eval/fsood.h"
 #include "eval/npy.h"
+#include "eval/reference.h"
 #include "util/fs.h"
 
 namespace ish::eval {
@@ -27,10 +29,12 @@ std::string csv_row(const std::string& name, const Metrics& m) {
          fmt2(100 * m.aupr_out) + "," + fmt2(100 * m.acc) + "\n";
 }
 
+// A fraction as a percentage; null where it is undefined.
+nlohmann::json pct(double v) { return std::isfinite(v) ? nlohmann::json(100 * v) : nlohmann::json(nullptr); }
+
 nlohmann::json metrics_json(const Metrics& m) {
-  auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(100 * v) : nlohmann::json(nullptr); };
-  return {{"FPR@95", num(m.fpr95)}, {"AUROC", num(m.auroc)}, {"AUPR_IN", num(m.aupr_in)},
-          {"AUPR_OUT", num(m.aupr_out)}, {"ACC", num(m.acc)}};
+  return {{"FPR@95", pct(m.fpr95)}, {"AUROC", pct(m.auroc)}, {"AUPR_IN", pct(m.aupr_in)},
+          {"AUPR_OUT", pct(m.aupr_out)}, {"ACC", pct(m.acc)}};
 }
 
 nlohmann::json params_json(const HParams& p) {
@@ -44,6 +48,16 @@ void dump_scores(const std::string& dir, const Scores& s, const std::vector<int6
   write_npy(dir + "/pred.npy", s.pred);
   write_npy(dir + "/gt.npy", gt);
   for (auto& [k, t] : s.aux) write_npy(dir + "/" + k + ".npy", t);  // AdaSCALE: qprime, percentile(, feature_perturbed)
+}
+
+// The rows of ood/<pp>.csv as JSON: near sets, nearood, far sets, farood.
+nlohmann::json metrics_block(const PPResult& r) {
+  nlohmann::json m = nlohmann::json::object();
+  for (auto& d : r.near) m[d.name] = metrics_json(d.m);
+  if (!r.near.empty()) m["nearood"] = metrics_json(r.near_mean);
+  for (auto& d : r.far) m[d.name] = metrics_json(d.m);
+  if (!r.far.empty()) m["farood"] = metrics_json(r.far_mean);
+  return m;
 }
 
 }  // namespace
@@ -134,11 +148,17 @@ void write_outputs(const std::vector<PPResult>& results, const EvalInputs& in, c
     // This run's outputs of the detector replace the earlier ones: no stale dataset folders stay behind.
     const std::string base = opt.out_dir + "/scores/" + r.name;
     util::remove_files_under(base, ".npy");
+    const bool fsood = !r.fsood.csid.empty();
+    if (fsood && opt.save_csv) {
+      util::make_dirs(opt.out_dir + "/fsood");
+      util::atomic_write(opt.out_dir + "/fsood/" + r.name + ".csv", openood_csv(fsood_view(r)));
+    }
     if (opt.save_score) {
       dump_scores(base + "/id/" + in.id_test.name, r.id_test, r.id_test_gt);
       for (auto* rows : {&r.near, &r.far})
         for (auto& d : *rows) dump_scores(base + "/" + d.split + "/" + d.name, d.s, std::vector<int64_t>(d.s.conf.size(), -1));
       for (auto& [k, t] : r.fit_aux) write_npy(base + "/fit/" + in.id_val.name + "/" + k + ".npy", t);
+      for (auto& c : r.fsood.csid) dump_scores(base + "/csid/" + c.name, c.s, c.gt);
     }
     nlohmann::json p;
     p["hyperparams"] = params_json(r.params);
@@ -150,14 +170,17 @@ void write_outputs(const std::vector<PPResult>& results, const EvalInputs& in, c
       p["aps_trace"] = tr;
       p["aps_skipped"] = r.aps.skipped;
     }
-    nlohmann::json m = nlohmann::json::object();
-    for (auto& d : r.near) m[d.name] = metrics_json(d.m);
-    if (!r.near.empty()) m["nearood"] = metrics_json(r.near_mean);
-    for (auto& d : r.far) m[d.name] = metrics_json(d.m);
-    if (!r.far.empty()) m["farood"] = metrics_json(r.far_mean);
-    p["metrics"] = m;
-    p["acc"] = std::isfinite(r.acc) ? nlohmann::json(100 * r.acc) : nlohmann::json(nullptr);
-    p["acc_detector_pred"] = std::isfinite(r.acc_detector) ? nlohmann::json(100 * r.acc_detector) : nlohmann::json(nullptr);
+    p["metrics"] = metrics_block(r);
+    p["acc"] = pct(r.acc);
+    p["acc_detector_pred"] = pct(r.acc_detector);
+    if (fsood) {  // ID = ID test + every csid set; ACC pooled over them (eval/fsood.h)
+      p["fsood"] = metrics_block(fsood_view(r));
+      p["fsood_acc"] = pct(r.fsood.acc);
+      nlohmann::json ca = nlohmann::json::object();
+      for (auto& c : r.fsood.csid) ca[c.name] = pct(c.acc);
+      p["csid_acc"] = ca;
+    }
+    if (opt.reference && has_reference(r.name)) p["reference"] = reference_json(r.name);
     p["undefined_scores"] = r.degenerate;
     p["seconds"] = r.seconds;
     pps[r.name] = p;

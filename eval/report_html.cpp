@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "eval/benchmark.h"
+#include "eval/fsood.h"
+#include "eval/reference.h"
 #include "util/html.h"
 
 namespace ish::eval {
@@ -23,6 +25,41 @@ std::string num(double v, int prec = 2) {
 std::string metrics_cells(const Metrics& m) {
   return "<td>" + num(100 * m.fpr95) + "</td><td>" + num(100 * m.auroc) + "</td><td>" + num(100 * m.aupr_in) +
          "</td><td>" + num(100 * m.aupr_out) + "</td><td>" + num(100 * m.acc) + "</td>";
+}
+
+// OpenOOD's per-dataset table: near sets, nearood, far sets, farood.
+std::string metrics_table(const PPResult& r) {
+  std::string o = "<table><tr><th></th><th>FPR@95</th><th>AUROC</th><th>AUPR_IN</th><th>AUPR_OUT</th><th>ACC</th></tr>";
+  for (auto [rows, mean, label] : {std::make_tuple(&r.near, &r.near_mean, "nearood"), std::make_tuple(&r.far, &r.far_mean, "farood")}) {
+    if (rows->empty()) continue;
+    for (auto& d : *rows) o += "<tr><td>" + util::html_escape(d.name) + "</td>" + metrics_cells(d.m) + "</tr>";
+    o += std::string("<tr class='mean'><td>") + label + "</td>" + metrics_cells(*mean) + "</tr>";
+  }
+  return o + "</table>\n";
+}
+
+// FS-OOD: a summary over the detectors (with each csid set's plain-logit accuracy).
+std::string fsood_summary(const std::vector<PPResult>& results) {
+  std::string o;
+  for (auto& r : results) {
+    if (r.fsood.csid.empty()) continue;
+    if (o.empty()) {
+      o = "<h2 id='fsood'>FS-OOD</h2><p>ID = ID test";
+      for (auto& c : r.fsood.csid) o += " + " + util::html_escape(c.name);
+      o += " (covariate-shifted ID sets, counted as ID); ACC is the plain logits' top-1 pooled over them. "
+           "Accuracy of each csid set:";
+      for (size_t i = 0; i < r.fsood.csid.size(); i++)
+        o += (i ? ", " : " ") + util::html_escape(r.fsood.csid[i].name) + " " + num(100 * r.fsood.csid[i].acc);
+      o += ".</p><table><tr><th>postprocessor</th><th>near AUROC</th><th>far AUROC</th><th>near FPR@95</th><th>far FPR@95</th>"
+           "<th>ACC</th></tr>";
+    }
+    const FsoodResult& f = r.fsood;
+    o += "<tr><td><a href='#pp-" + util::html_escape(r.name) + "'>" + util::html_escape(r.name) + "</a></td><td>" +
+         (f.near.empty() ? "" : num(100 * f.near_mean.auroc)) + "</td><td>" + (f.far.empty() ? "" : num(100 * f.far_mean.auroc)) +
+         "</td><td>" + (f.near.empty() ? "" : num(100 * f.near_mean.fpr95)) + "</td><td>" +
+         (f.far.empty() ? "" : num(100 * f.far_mean.fpr95)) + "</td><td>" + num(100 * f.acc) + "</td></tr>";
+  }
+  return o.empty() ? o : o + "</table>\n";
 }
 
 // ROC of ID test vs one OOD set, thinned to at most ~400 points (the curve is monotone).
@@ -183,6 +220,7 @@ std::string report_html(const std::vector<PPResult>& results, const OutputOption
       << cell(has_near, r.near, r.near_mean.fpr95) << cell(has_far, r.far, r.far_mean.fpr95) << "<td>" << num(100 * r.acc) << "</td></tr>";
   }
   o << "</table>\n";
+  o << fsood_summary(results) << reference_html(results, opt);
   for (auto& r : results) {
     o << "<h2 id='pp-" << util::html_escape(r.name) << "'>" << util::html_escape(r.name) << "</h2>";
     o << "<p>Hyper-parameters: " << util::html_escape(r.params.empty() ? "none" : r.params_text.empty() ? hparams_str(r.params) : r.params_text) << (r.searched ? " (chosen by APS)" : "");
@@ -193,13 +231,9 @@ std::string report_html(const std::vector<PPResult>& results, const OutputOption
       for (auto& [hp, au] : r.aps.trace) o << "<tr><td>" << util::html_escape(hparams_str(hp)) << "</td><td>" << num(100 * au, 3) << "</td></tr>";
       o << "</table></details>";
     }
-    o << "<table><tr><th></th><th>FPR@95</th><th>AUROC</th><th>AUPR_IN</th><th>AUPR_OUT</th><th>ACC</th></tr>";
-    for (auto [rows, mean, label] : {std::make_tuple(&r.near, &r.near_mean, "nearood"), std::make_tuple(&r.far, &r.far_mean, "farood")}) {
-      if (rows->empty()) continue;
-      for (auto& d : *rows) o << "<tr><td>" << util::html_escape(d.name) << "</td>" << metrics_cells(d.m) << "</tr>";
-      o << "<tr class='mean'><td>" << label << "</td>" << metrics_cells(*mean) << "</tr>";
-    }
-    o << "</table>\n<div>" << roc_svg(r);
+    o << metrics_table(r);
+    if (!r.fsood.csid.empty()) o << "<p>FS-OOD (ID test + csid sets as ID):</p>" << metrics_table(fsood_view(r));
+    o << "<div>" << roc_svg(r);
     double lo = INFINITY, hi = -INFINITY;
     auto span = [&](const Scores& s) {
       for (float c : s.conf)

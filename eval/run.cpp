@@ -7,6 +7,7 @@
 
 #include "engine/error.h"
 #include "engine/image/imglist.h"
+#include "eval/fsood.h"
 
 namespace ish::eval {
 
@@ -61,7 +62,9 @@ std::vector<PPResult> run_benchmark(models::ResNet& model, const ListBenchmark& 
   const bool want_aps = opt.cfg.aps && any_grid && b.id_val.defined() && b.ood_val.defined();
 
   // Every list this run reads, in extraction order, checked before the first image is decoded.
+  check_csid_lists(b.csid);
   std::vector<std::pair<ListCheck, NamedSet*>> plan;
+  std::map<std::string, img::Transform> own_transform;  // csid sets with their own preprocessing (imagenet_c)
   auto reads = [&](const img::ImgList& l) { return need_images || !is_cached(opt.extract, model.arch(), l, model.device()); };
   auto add = [&](const std::string& split, const ListSpec& s, bool id, NamedSet* dst) {
     plan.push_back({ListCheck{split + "/" + s.name, s, id, reads}, dst});
@@ -72,8 +75,13 @@ std::vector<PPResult> run_benchmark(models::ResNet& model, const ListBenchmark& 
   if (need_train && b.id_train.defined()) add("id_train", b.id_train, true, &in.id_train);
   in.near.resize(b.near.size());
   in.far.resize(b.far.size());
+  in.csid.resize(b.csid.size());
   for (size_t i = 0; i < b.near.size(); i++) add("near", b.near[i], false, &in.near[i]);
   for (size_t i = 0; i < b.far.size(); i++) add("far", b.far[i], false, &in.far[i]);
+  for (size_t i = 0; i < b.csid.size(); i++) {
+    add("csid", b.csid[i], true, &in.csid[i]);
+    own_transform["csid/" + b.csid[i].name] = csid_transform(b.csid[i].name, opt.extract.transform);
+  }
   std::vector<std::string> problems;
   if (need_train && !b.id_train.defined())
     problems.push_back(train_users + " need ID training features: give --id-train LIST");
@@ -95,6 +103,8 @@ std::vector<PPResult> run_benchmark(models::ResNet& model, const ListBenchmark& 
     const img::ImgList& list = lists.at(c.key);
     ExtractOptions eo = opt.extract;
     eo.label = c.key;
+    auto own = own_transform.find(c.key);
+    if (own != own_transform.end()) eo.transform = own->second;
     Extracted e = extract_features(model, list, eo);
     log(c.key + ": " + std::to_string(e.f.size()) + " samples" + (e.from_cache ? " (cached " + e.cache_file + ")" : "") +
         (e.skipped ? ", " + std::to_string(e.skipped) + " files skipped" : ""));

@@ -23,6 +23,7 @@ struct ListSpec {
 struct ListBenchmark {
   ListSpec id_test, id_val, ood_val, id_train;  // id_test required; the others optional
   std::vector<ListSpec> near, far;
+  std::vector<ListSpec> csid;  // FS-OOD: covariate-shifted ID lists (eval/fsood.h)
 };
 
 // OpenOOD v1.5 under data_root: benchmark_imglist/imagenet/*.txt with images under images_largescale/

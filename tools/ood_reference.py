@@ -547,9 +547,52 @@ def adascale_check(d):
     print("aps_trace", " ".join(repr(float(t)) for t in trace))
 
 
+# ----------------------------------------------------------------------------- FS-OOD (eval_ood(fsood=True))
+
+
+def fsood_check(out, pps, plain_pp, id_name, csid, near, far):
+    """For each postprocessor pp of pps, recomputes the rows of ood/<pp>.csv and fsood/<pp>.csv from an
+    `ishscale eval --save-score` run's scores under out/scores/. FS-OOD counts the csid sets as ID: for every OOD set, ID = ID test followed by
+    every csid set. ACC comes from the plain network prediction, read from plain_pp's pred.npy (msp or mls,
+    whose pred is the argmax of the logits), pooled over ID test and the csid sets. Prints 'pp mode row
+    fpr auroc aupr_in aupr_out acc' lines (x100), then 'pp fsood_acc v' and 'pp csid_acc name v'."""
+    for pp in pps:
+        _fsood_check_one(out, pp, plain_pp, id_name, csid, near, far)
+
+
+def _fsood_check_one(out, pp, plain_pp, id_name, csid, near, far):
+    def load(p, split, name, what):
+        return np.load(os.path.join(out, "scores", p, split, name, what + ".npy"))
+
+    id_parts = [("id", id_name)] + [("csid", c) for c in csid]
+    for mode, parts in (("ood", id_parts[:1]), ("fsood", id_parts)):
+        conf_in = np.concatenate([load(pp, s, n, "conf").astype(np.float64) for s, n in parts])
+        gt_in = np.concatenate([load(pp, s, n, "gt").astype(np.int64) for s, n in parts])
+        plain_in = np.concatenate([load(plain_pp, s, n, "pred").astype(np.int64) for s, n in parts])
+        for split, names, mean_row in (("near", near, "nearood"), ("far", far, "farood")):
+            rows = []
+            for n in names:
+                c = load(pp, split, n, "conf").astype(np.float64)
+                conf = np.concatenate([conf_in, c])
+                label = np.concatenate([gt_in, -np.ones(len(c), np.int64)])
+                pred = np.concatenate([plain_in, load(pp, split, n, "pred").astype(np.int64)])
+                rows.append(compute_all_metrics(conf, label, pred))
+                print(pp, mode, n, " ".join(repr(float(100 * v)) for v in rows[-1]))
+            if rows:
+                print(pp, mode, mean_row, " ".join(repr(float(100 * v)) for v in np.mean(rows, axis=0)))
+        if mode == "fsood":
+            print(pp, "fsood_acc", repr(float(100 * np.mean(plain_in == gt_in))))
+    for c in csid:
+        print(pp, "csid_acc", c, repr(float(100 * np.mean(load(plain_pp, "csid", c, "pred") == load(plain_pp, "csid", c, "gt")))))
+
+
 if __name__ == "__main__":
     import sys
     if len(sys.argv) == 3 and sys.argv[1] == "adascale-check":
         adascale_check(sys.argv[2])
+    elif len(sys.argv) == 9 and sys.argv[1] == "fsood-check":
+        lst = lambda t: [x for x in t.split(",") if x]  # noqa: E731
+        fsood_check(sys.argv[2], lst(sys.argv[3]), sys.argv[4], sys.argv[5], lst(sys.argv[6]), lst(sys.argv[7]), lst(sys.argv[8]))
     else:
-        sys.exit("usage: ood_reference.py adascale-check DIR")
+        sys.exit("usage: ood_reference.py adascale-check DIR\n"
+                 "       ood_reference.py fsood-check OUT PP,.. PLAIN_PP ID_NAME CSID,.. NEAR,.. FAR,..")

@@ -161,7 +161,7 @@ void Transform::validate() const {
 }
 
 std::string Transform::eval_key() const {
-  std::string k = str("pil-bilinear-", resize, "/center-crop-", crop, "/");
+  std::string k = as_is ? str("as-is-", crop, "/") : str("pil-bilinear-", resize, "/center-crop-", crop, "/");
   if (norm.is_imagenet()) return k + "imagenet-norm/v1";
   k += str("norm-c", norm.channels);
   char buf[64];
@@ -174,7 +174,7 @@ std::string Transform::eval_key() const {
 
 std::string Transform::describe_eval() const {
   std::string s = resize > 0 ? str("PIL-exact bilinear resize ", resize, " (truncated long side), ") : "";
-  s += str("centre crop ", crop, ", ");
+  s += as_is ? str("no resize or crop (images must be ", crop, "x", crop, "), ") : str("centre crop ", crop, ", ");
   if (norm.is_imagenet()) return s + "ImageNet normalisation";
   s += "normalisation mean (";
   for (int c = 0; c < norm.channels; c++) s += str(c ? ", " : "", norm.mean[c]);
@@ -183,7 +183,14 @@ std::string Transform::describe_eval() const {
   return s + ")";
 }
 
-void apply_eval(const View& src, const Transform& t, uint8_t* out) { eval_u8(src, t.resize, t.crop, t.crop, out); }
+void apply_eval(const View& src, const Transform& t, uint8_t* out) {
+  if (t.as_is) {
+    ISH_CHECK(src.w == t.crop && src.h == t.crop, "image is ", src.w, "x", src.h, ", but this set is used without resize or crop and needs ",
+              t.crop, "x", t.crop);
+    return eval_u8(src, 0, t.crop, t.crop, out);  // a crop of the whole image: a copy
+  }
+  eval_u8(src, t.resize, t.crop, t.crop, out);
+}
 
 void apply_train(const View& src, const Transform& t, Rng& rng, uint8_t* out) {
   train_u8(src, t.crop, t.crop, rng, t.rrc, t.flip_p, out);

@@ -67,12 +67,16 @@ void hflip(uint8_t* px, int w, int h);
 enum class Interpolation { Bilinear };  // PIL's BILINEAR (antialiased); the only one so far
 
 // Every number of an image pipeline, for eval and for training:
-//  eval:  Resize(resize, interpolation) (resize <= 0: none) -> CenterCrop(crop) -> Normalize(norm)
+//  eval:  Resize(resize, interpolation) (resize <= 0: none) -> CenterCrop(crop) -> Normalize(norm);
+//         with as_is: Normalize only, of an image that is crop x crop
 //  train: RandomResizedCrop(crop, rrc.scale, rrc.ratio, interpolation) -> flip with flip_p -> Normalize(norm)
 // Output: crop x crop x norm.channels. Command-line flags (--image-size, --resize, ...) set these fields.
 struct Transform {
   int resize = 256;
   int crop = 224;
+  // Eval only: no resize and no crop, the image must already be crop x crop (OpenOOD's ImageNet-C
+  // preprocessing, ToTensor + Normalize); another size is an error for that file.
+  bool as_is = false;
   Interpolation interpolation = Interpolation::Bilinear;
   Normalize norm;
   RrcParams rrc;
