@@ -49,6 +49,7 @@ DemoConfig demo_profile(const std::string& profile) {
     c.sizes.id_test = 192;
     c.sizes.near = 128;
     c.sizes.letters = 104;
+    c.sizes.mnist = 100;
     c.sizes.noise = 64;
     c.sizes.ood_val = 64;
     c.batch_size = 64;
@@ -84,7 +85,7 @@ std::string config_json(const DemoConfig& c) {
   j["odin_max_images"] = c.odin_max;
   j["sizes"] = {{"train", c.sizes.train},   {"id_val", c.sizes.id_val}, {"id_fit", c.sizes.id_fit},
                 {"id_test", c.sizes.id_test}, {"near", c.sizes.near},   {"letters", c.sizes.letters},
-                {"noise", c.sizes.noise},   {"ood_val", c.sizes.ood_val}};
+                {"mnist", c.sizes.mnist},   {"noise", c.sizes.noise},   {"ood_val", c.sizes.ood_val}};
   return j.dump();
 }
 
