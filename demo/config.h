@@ -15,6 +15,7 @@ namespace ish::demo {
 struct TrainPhase {
   int64_t epochs = 1;
   double lr = 0.1;
+  int64_t images = -1;  // the first `images` of the (shuffled) ID training set; -1: all of it
 };
 
 struct DemoConfig {
@@ -34,7 +35,7 @@ struct DemoConfig {
   double ish_percentile = 0.85;
   std::string ish_strategy = "minksample_expscale";
   bool odin_aps = true;        // ODIN's 8-point APS grid needs a forward+backward per point
-  int64_t odin_max = -1;       // ODIN scores at most this many images per test set (-1: all)
+  int64_t odin_max = -1;       // ODIN scores at most this many images per test set (-1: all, 0: ODIN not run)
   int64_t eval_batch = 256;
   int threads = 0;             // CPU threads; 0: every core, or 1 when the machine is already busy
   std::vector<std::string> cuts;  // what this profile gives up against `full`

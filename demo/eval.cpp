@@ -77,8 +77,8 @@ ModelEval evaluate_model(models::ResNet& model, const DemoData& d, const DemoCon
   me.pps = eval::evaluate(in, cfg);
 
   // ODIN re-runs the network (a forward and a backward per image and grid point): on the CPU it runs
-  // with its default T and eps on a prefix of each set (DemoConfig::odin_max).
-  {
+  // with its default T and eps on a prefix of each set (DemoConfig::odin_max; 0: not at all).
+  if (c.odin_max != 0) {
     eval::EvalInputs oi;
     oi.fc = in.fc;
     oi.net = &net;
@@ -111,7 +111,9 @@ ModelEval evaluate_model(models::ResNet& model, const DemoData& d, const DemoCon
                  {"model", str(c.arch, " width ", c.width, ", 1x28x28 input, 6 classes")},
                  {"weights", dir + "/last.safetensors"},
                  {"ID accuracy (%)", str(me.id_acc)},
-                 {"odin", c.odin_max >= 0 ? str("first ", c.odin_max, " images of each set") : "every image"},
+                 {"odin", c.odin_max == 0  ? std::string("not run (the profile's cut)")
+                          : c.odin_max > 0 ? str("first ", c.odin_max, " images of each set")
+                                           : std::string("every image")},
                  {"adascale_a, adascale_l", "not run (they need the network per image; use ishscale eval)"}};
   for (auto* s : {&in.id_test, &in.id_val, &in.ood_val, &in.id_train}) me.opt.counts[s->name] = s->f.size();
   for (auto* v : {&in.near, &in.far})

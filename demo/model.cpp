@@ -73,7 +73,17 @@ class StdoutToStderr {
 PhaseResult train_phase(models::ResNet& model, const DemoData& d, const DemoConfig& c, const TrainPhase& ph,
                         bool ish, uint64_t seed, const std::string& name, const std::string& dir) {
   util::make_dirs(dir);
-  auto ds = as_dataset(d.train, d, c.augment);
+  // A phase may use a prefix of the training set (it is in shuffled, class-balanced order).
+  ImageSet part;
+  const bool prefix = ph.images >= 0 && ph.images < d.train.size();
+  if (prefix) {
+    part.name = d.train.name;
+    part.pixels.assign(d.train.pixels.begin(), d.train.pixels.begin() + ph.images * ImageSet::kPixels);
+    part.labels.assign(d.train.labels.begin(), d.train.labels.begin() + ph.images);
+    part.source.assign(d.train.source.begin(), d.train.source.begin() + ph.images);
+  }
+  const ImageSet& set = prefix ? part : d.train;
+  auto ds = as_dataset(set, d, c.augment);
   train::TrainConfig tc;
   tc.arch = c.arch;
   tc.epochs = ph.epochs;
@@ -86,11 +96,11 @@ PhaseResult train_phase(models::ResNet& model, const DemoData& d, const DemoConf
   tc.augment = c.augment;
   tc.device = c.device;
   tc.out = dir;
-  const int64_t steps_per_epoch = std::max<int64_t>(1, d.train.size() / c.batch_size);
+  const int64_t steps_per_epoch = std::max<int64_t>(1, set.size() / c.batch_size);
   tc.log_every = std::max<int64_t>(1, steps_per_epoch / 2);
   tc.save_every = 1 << 30;  // only at epoch ends
   std::fprintf(stderr, "== %s (data seed %llu): %lld epochs of %lld images, lr %g%s\n", name.c_str(),
-               (unsigned long long)seed, (long long)ph.epochs, (long long)d.train.size(), ph.lr,
+               (unsigned long long)seed, (long long)ph.epochs, (long long)set.size(), ph.lr,
                ish ? str(", ISH ", c.ish_strategy, " p=", c.ish_percentile).c_str() : "");
   auto t0 = std::chrono::steady_clock::now();
   const double cpu0 = cpu_seconds();
