@@ -19,8 +19,9 @@ static const char* kHelp =
     "of a held-out font); results are mean ± sample std over seeds, with a paired ISH-minus-CE table.\n"
     "Progress goes to stderr; stdout holds the configuration and the results.\n"
     "  --out DIR (build/demo)      results.json, report.html, summary.txt, seed*/<training>/{ood,scores}\n"
-    "  --profile P                 full (default with a GPU), cpu (default without: sized for ~10 min on\n"
-    "                              2 cores), quick (seconds; a smoke test)\n"
+    "  --profile P                 full (default with a GPU), cpu (default without: 3 seeds sized for\n"
+    "                              `make demo` in <= 12 min on 2 cores, build included; its cuts are\n"
+    "                              printed), quick (seconds; a smoke test)\n"
     "  --quick                     same as --profile quick\n"
     "  --device cpu|cuda           default: cuda when available\n"
     "  --seeds N                   training seeds (profile default)\n"
@@ -53,7 +54,7 @@ int cmd_demo(int argc, char** argv) {
   c.paths.mnist_dir = a.get("--mnist-dir", c.paths.mnist_dir);
   a.finish();
   if (device == "cpu" && profile == "full")
-    std::fprintf(stderr, "note: the full profile on the CPU takes hours; '--profile cpu' is sized for ~10 minutes\n");
+    std::fprintf(stderr, "note: the full profile on the CPU takes hours; '--profile cpu' is sized for ~12 minutes\n");
   return demo::run_demo(c);
 }
 

@@ -1,6 +1,7 @@
 // The demo's configuration: what is trained and evaluated, at which sizes. Three profiles:
 //   full  (a GPU is present): resnet18_cifar at width 64, every ID training image, 3 seeds;
-//   cpu   (the default without a GPU): sized to finish `make demo` in about 10 minutes on 2 cores;
+//   cpu   (the default without a GPU): 3 seeds sized to finish `make demo` in <= 12 minutes on 2 cores,
+//         build included;
 //   quick (--quick, for tests): seconds; numbers are meaningless.
 // `cuts` lists, in words, what a profile gives up against `full`.
 #pragma once
