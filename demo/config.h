@@ -1,6 +1,7 @@
 // The demo's configuration: what is trained and evaluated, at which sizes. Three profiles:
 //   full  (a GPU is present): resnet18_cifar at width 64, every ID training image, 3 seeds;
-//   cpu   (the default without a GPU): sized to finish `make demo` in about 10 minutes on 2 cores;
+//   cpu   (the default without a GPU): 3 seeds sized to finish `make demo` in <= 12 minutes on 2 cores,
+//         build included;
 //   quick (--quick, for tests): seconds; numbers are meaningless.
 // `cuts` lists, in words, what a profile gives up against `full`.
 #pragma once
@@ -15,6 +16,7 @@ namespace ish::demo {
 struct TrainPhase {
   int64_t epochs = 1;
   double lr = 0.1;
+  int64_t images = -1;  // the first `images` of the (shuffled) ID training set; -1: all of it
 };
 
 struct DemoConfig {
@@ -34,7 +36,7 @@ struct DemoConfig {
   double ish_percentile = 0.85;
   std::string ish_strategy = "minksample_expscale";
   bool odin_aps = true;        // ODIN's 8-point APS grid needs a forward+backward per point
-  int64_t odin_max = -1;       // ODIN scores at most this many images per test set (-1: all)
+  int64_t odin_max = -1;       // ODIN scores at most this many images per test set (-1: all, 0: ODIN not run)
   int64_t eval_batch = 256;
   int threads = 0;             // CPU threads; 0: every core, or 1 when the machine is already busy
   std::vector<std::string> cuts;  // what this profile gives up against `full`

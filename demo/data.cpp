@@ -7,6 +7,7 @@
 #include <map>
 
 #include "demo/glyphs.h"
+#include "demo/mnist.h"
 #include "engine/error.h"
 #include "engine/rng.h"
 
@@ -172,6 +173,11 @@ DemoData build_demo_data(const DataPaths& paths, const DemoSizes& z, uint64_t se
   d.val_face = faces.val_face;
   d.letters = render_letters(faces.test_faces, z.letters, sub_seed(6), "letters");
   d.ood_val = render_letters({faces.val_face}, z.ood_val, sub_seed(7), "letters_val");
+
+  ImageSet digits = load_mnist_digits(paths.mnist_dir);
+  std::vector<int64_t> all_digits(digits.size());
+  for (int64_t i = 0; i < digits.size(); i++) all_digits[i] = i;
+  d.mnist = take(digits, stratified_subset(all_digits, digits.labels, z.mnist, sub_seed(9)), "mnist", true);
 
   double sum = 0, sq = 0;
   for (uint8_t p : d.train.pixels) {

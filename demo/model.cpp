@@ -1,5 +1,8 @@
 #include "demo/model.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -11,6 +14,13 @@
 #include "util/fs.h"
 
 namespace ish::demo {
+
+double cpu_seconds() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return (double)u.ru_utime.tv_sec + 1e-6 * (double)u.ru_utime.tv_usec + (double)u.ru_stime.tv_sec +
+         1e-6 * (double)u.ru_stime.tv_usec;
+}
 
 models::ResNet make_model(const DemoConfig& c, uint64_t seed) {
   models::ResNetConfig rc = models::config_for(c.arch);
@@ -35,10 +45,45 @@ std::unique_ptr<train::InMemoryDataset> as_dataset(const ImageSet& s, const Demo
   return ds;
 }
 
+namespace {
+// The trainer logs its steps and epochs on stdout; in the demo they are progress, so stdout points at
+// stderr while it runs and the demo's stdout holds only its results.
+class StdoutToStderr {
+ public:
+  StdoutToStderr() {
+    std::fflush(stdout);
+    saved_ = dup(1);
+    if (saved_ >= 0) dup2(2, 1);
+  }
+  ~StdoutToStderr() {
+    std::fflush(stdout);
+    if (saved_ >= 0) {
+      dup2(saved_, 1);
+      close(saved_);
+    }
+  }
+  StdoutToStderr(const StdoutToStderr&) = delete;
+  StdoutToStderr& operator=(const StdoutToStderr&) = delete;
+
+ private:
+  int saved_ = -1;
+};
+}  // namespace
+
 PhaseResult train_phase(models::ResNet& model, const DemoData& d, const DemoConfig& c, const TrainPhase& ph,
                         bool ish, uint64_t seed, const std::string& name, const std::string& dir) {
   util::make_dirs(dir);
-  auto ds = as_dataset(d.train, d, c.augment);
+  // A phase may use a prefix of the training set (it is in shuffled, class-balanced order).
+  ImageSet part;
+  const bool prefix = ph.images >= 0 && ph.images < d.train.size();
+  if (prefix) {
+    part.name = d.train.name;
+    part.pixels.assign(d.train.pixels.begin(), d.train.pixels.begin() + ph.images * ImageSet::kPixels);
+    part.labels.assign(d.train.labels.begin(), d.train.labels.begin() + ph.images);
+    part.source.assign(d.train.source.begin(), d.train.source.begin() + ph.images);
+  }
+  const ImageSet& set = prefix ? part : d.train;
+  auto ds = as_dataset(set, d, c.augment);
   train::TrainConfig tc;
   tc.arch = c.arch;
   tc.epochs = ph.epochs;
@@ -51,15 +96,19 @@ PhaseResult train_phase(models::ResNet& model, const DemoData& d, const DemoConf
   tc.augment = c.augment;
   tc.device = c.device;
   tc.out = dir;
-  const int64_t steps_per_epoch = std::max<int64_t>(1, d.train.size() / c.batch_size);
+  const int64_t steps_per_epoch = std::max<int64_t>(1, set.size() / c.batch_size);
   tc.log_every = std::max<int64_t>(1, steps_per_epoch / 2);
   tc.save_every = 1 << 30;  // only at epoch ends
-  std::printf("== %s (data seed %llu): %lld epochs of %lld images, lr %g%s\n", name.c_str(), (unsigned long long)seed,
-              (long long)ph.epochs, (long long)d.train.size(), ph.lr,
-              ish ? str(", ISH ", c.ish_strategy, " p=", c.ish_percentile).c_str() : "");
-  std::fflush(stdout);
+  std::fprintf(stderr, "== %s (data seed %llu): %lld epochs of %lld images, lr %g%s\n", name.c_str(),
+               (unsigned long long)seed, (long long)ph.epochs, (long long)set.size(), ph.lr,
+               ish ? str(", ISH ", c.ish_strategy, " p=", c.ish_percentile).c_str() : "");
   auto t0 = std::chrono::steady_clock::now();
-  train::TrainResult r = train::Trainer(model, *ds, nullptr, tc).run();
+  const double cpu0 = cpu_seconds();
+  train::TrainResult r;
+  {
+    StdoutToStderr progress;
+    r = train::Trainer(model, *ds, nullptr, tc).run();
+  }
   PhaseResult pr;
   pr.name = name;
   pr.weights = dir + "/last.safetensors";
@@ -70,6 +119,8 @@ PhaseResult train_phase(models::ResNet& model, const DemoData& d, const DemoConf
     pr.train_acc = r.epochs.back().train_acc;
   }
   model.fc_wgrad_hook = nullptr;
+  std::fprintf(stderr, "   %s: trained in %.1fs (%.1f CPU seconds), final loss %.4f, train accuracy %.2f%%\n",
+               name.c_str(), pr.seconds, cpu_seconds() - cpu0, pr.final_loss, pr.train_acc);
   return pr;
 }
 

@@ -16,6 +16,9 @@ namespace ish::demo {
 
 constexpr int kIdClasses = 6;
 
+// The process's user + system CPU seconds so far (the progress lines show them beside wall time).
+double cpu_seconds();
+
 // The demo's ResNet: config_for(c.arch) with width c.width, 6 classes, one input channel.
 models::ResNet make_model(const DemoConfig& c, uint64_t seed);
 

@@ -1,7 +1,6 @@
 #include "demo/run.h"
 
 #include <unistd.h>
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -10,6 +9,7 @@
 #include "demo/data.h"
 #include "demo/eval.h"
 #include "demo/model.h"
+#include "demo/report.h"
 #include "demo/results.h"
 #include "engine/threads.h"
 #include "eval/npy.h"
@@ -21,12 +21,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-double cpu_seconds() {
-  rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return (double)u.ru_utime.tv_sec + 1e-6 * (double)u.ru_utime.tv_usec + (double)u.ru_stime.tv_sec +
-         1e-6 * (double)u.ru_stime.tv_usec;
-}
 
 }  // namespace
 
@@ -40,13 +34,15 @@ int run_demo(const DemoConfig& c) {
   util::make_dirs(c.out);
 
   DemoData d = build_demo_data(c.paths, c.sizes, c.data_seed);
-  std::printf("data (%.1fs): ID train %lld, ID val %lld, ID fit %lld, ID test %lld | near %s %lld | far %s %lld (%zu "
+  std::printf("data: ID train %lld, ID val %lld, ID fit %lld, ID test %lld | near %s %lld | far %s %lld, %s %lld (%zu "
               "faces), %s %lld | OOD val %s %lld (held-out face %s)\n",
-              since(t0), (long long)d.train.size(), (long long)d.id_val.size(), (long long)d.id_fit.size(),
-              (long long)d.id_test.size(), d.near.name.c_str(), (long long)d.near.size(), d.letters.name.c_str(),
-              (long long)d.letters.size(), d.letter_faces.size(), d.noise.name.c_str(), (long long)d.noise.size(),
-              d.ood_val.name.c_str(), (long long)d.ood_val.size(), d.val_face.c_str());
+              (long long)d.train.size(), (long long)d.id_val.size(), (long long)d.id_fit.size(),
+              (long long)d.id_test.size(), d.near.name.c_str(), (long long)d.near.size(), d.mnist.name.c_str(),
+              (long long)d.mnist.size(), d.letters.name.c_str(), (long long)d.letters.size(), d.letter_faces.size(),
+              d.noise.name.c_str(), (long long)d.noise.size(), d.ood_val.name.c_str(), (long long)d.ood_val.size(),
+              d.val_face.c_str());
   std::fflush(stdout);
+  std::fprintf(stderr, "data built in %.1fs\n", since(t0));
 
   DemoRun run;
   run.config = c;
@@ -72,8 +68,7 @@ int run_demo(const DemoConfig& c) {
       ef.train_seconds = pf.seconds;
       run.evals.push_back(std::move(ef));
     }
-    std::printf("seed %d done at %.1fs\n", seed, since(t0));
-    std::fflush(stdout);
+    std::fprintf(stderr, "seed %d of %d done at %.1fs (%.1f CPU seconds)\n", seed + 1, c.seeds, since(t0), cpu_seconds());
   }
   run.wall_seconds = since(t0);
   run.cpu_seconds = cpu_seconds();
@@ -81,7 +76,7 @@ int run_demo(const DemoConfig& c) {
   write_report(run, c.out + "/report.html");
   std::string table = summary_table(run);
   util::atomic_write(c.out + "/summary.txt", table);
-  std::printf("\n%s\n", table.c_str());
+  std::printf("\n%s\n", table.c_str());  // the tables over seeds, the paired table and its verdict
   for (auto& cut : c.cuts) std::printf("cut: %s\n", cut.c_str());
   std::printf("wrote %s/{results.json,report.html,summary.txt} and per model seed*/<training>/{ood/*.csv,scores/}\n",
               c.out.c_str());

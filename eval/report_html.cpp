@@ -8,6 +8,7 @@
 #include "eval/benchmark.h"
 #include "eval/fsood.h"
 #include "eval/reference.h"
+#include "util/axis.h"
 #include "util/html.h"
 
 namespace ish::eval {
@@ -112,9 +113,10 @@ std::string roc_svg(const PPResult& r) {
   return o.str();
 }
 
-// Histogram of ID test vs one OOD set over a shared range of finite scores; densities per set.
-std::string hist_svg(const Scores& id, const DatasetResult& d, double lo, double hi) {
-  const int W = 300, H = 170, L = 10, T = 18, PW = 280, PH = 125, B = 40;
+// Histogram of ID test vs one OOD set over a shared range of finite scores; bar heights are each set's
+// share of its samples. The x axis carries a handful of ticks in engineering notation (util/axis.h).
+std::string hist_svg(const std::string& detector, const Scores& id, const DatasetResult& d, double lo, double hi) {
+  const int W = 320, H = 212, L = 26, T = 18, PW = 280, PH = 125, B = 40;
   auto bins = [&](const Scores& s, int64_t* ninf) {
     std::vector<double> h(B, 0.0);
     int64_t n = 0;
@@ -143,10 +145,21 @@ std::string hist_svg(const Scores& id, const DatasetResult& d, double lo, double
     }
   }
   o << "<line x1='" << L << "' y1='" << T + PH << "' x2='" << L + PW << "' y2='" << T + PH << "' stroke='#999'/>";
-  o << "<text x='" << L << "' y='" << T + PH + 13 << "' font-size='10'>" << num(lo, 3) << "</text>";
-  o << "<text x='" << L + PW << "' y='" << T + PH + 13 << "' font-size='10' text-anchor='end'>" << num(hi, 3) << "</text>";
+  o << "<line x1='" << L << "' y1='" << T << "' x2='" << L << "' y2='" << T + PH << "' stroke='#999'/>";
+  // x ticks: about five, labelled with one shared exponent; a constant score gets one tick mid-axis.
+  std::vector<double> ticks = util::nice_ticks(lo, hi, 5);
+  std::vector<std::string> labels = util::tick_labels(ticks);
+  for (size_t k = 0; k < ticks.size(); k++) {
+    const double x = hi > lo ? L + PW * (ticks[k] - lo) / (hi - lo) : L + PW / 2.0;
+    o << "<line x1='" << num(x, 1) << "' y1='" << T + PH << "' x2='" << num(x, 1) << "' y2='" << T + PH + 4 << "' stroke='#666'/>";
+    o << "<text x='" << num(x, 1) << "' y='" << T + PH + 15 << "' font-size='10' text-anchor='middle'>" << labels[k] << "</text>";
+  }
+  o << "<text x='" << L + PW / 2 << "' y='" << T + PH + 30 << "' font-size='11' text-anchor='middle'>" << util::html_escape(detector)
+    << " score (higher: more in-distribution)</text>";
+  o << "<text x='12' y='" << T + PH / 2 << "' font-size='10' text-anchor='middle' transform='rotate(-90 12 " << T + PH / 2
+    << ")'>share of set</text>";
   if (inf_id || inf_ood)
-    o << "<text x='" << L + PW / 2 << "' y='" << T + PH + 13 << "' font-size='10' text-anchor='middle'>-inf: ID " << inf_id
+    o << "<text x='" << L + PW / 2 << "' y='" << T + PH + 44 << "' font-size='10' text-anchor='middle'>-inf (not drawn): ID " << inf_id
       << ", OOD " << inf_ood << "</text>";
   o << "</svg>";
   return o.str();
@@ -244,7 +257,7 @@ std::string report_html(const std::vector<PPResult>& results, const OutputOption
       for (auto& d : *rows) span(d.s);
     if (!(lo <= hi)) lo = hi = 0;
     for (auto* rows : {&r.near, &r.far})
-      for (auto& d : *rows) o << hist_svg(r.id_test, d, lo, hi);
+      for (auto& d : *rows) o << hist_svg(r.name, r.id_test, d, lo, hi);
     o << "</div>\n";
   }
   o << "</body></html>\n";
