@@ -92,6 +92,25 @@ void Backend::log_softmax(const Tensor&, Tensor&) { unsupported("log_softmax_las
 void Backend::log_softmax_bwd(const Tensor&, const Tensor&, Tensor&) { unsupported("log_softmax_last backward"); }
 void Backend::softmax_bwd(const Tensor&, const Tensor&, Tensor&) { unsupported("softmax_last backward"); }
 
+void Backend::gemm_batched(bool, bool, int64_t, int64_t, int64_t, int64_t, const Tensor&, int64_t, int64_t,
+                           const Tensor&, int64_t, int64_t, double, Tensor&, int64_t, int64_t) {
+  unsupported("bmm");
+}
+void Backend::layer_norm_fwd(int64_t, int64_t, const Tensor&, const Tensor&, const Tensor&, double, Tensor&, Tensor&,
+                             Tensor&) { unsupported("layer_norm"); }
+void Backend::layer_norm_bwd(int64_t, int64_t, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                             const Tensor&, Tensor&, Tensor&, Tensor&) { unsupported("layer_norm backward"); }
+void Backend::gelu(const Tensor&, Tensor&) { unsupported("gelu"); }
+void Backend::gelu_bwd(const Tensor&, const Tensor&, Tensor&) { unsupported("gelu backward"); }
+void Backend::softmax(const Tensor&, Tensor&) { unsupported("softmax_last"); }
+void Backend::permute(const Tensor&, const std::vector<int>&, Tensor&) { unsupported("permute"); }
+void Backend::copy_blocks(int64_t, int64_t, const Tensor&, int64_t, int64_t, Tensor&, int64_t, int64_t) {
+  unsupported("narrow/cat/expand0");
+}
+void Backend::col_sum(const Tensor&, Tensor&) { unsupported("expand0 backward"); }
+void Backend::index_select0(const Tensor&, const Tensor&, Tensor&) { unsupported("index_select0"); }
+void Backend::index_add0(const Tensor&, const Tensor&, Tensor&) { unsupported("index_select0 backward"); }
+
 void Backend::ish_shape(const Tensor&, int64_t, ops::IshStrategy, Tensor&) { unsupported("ish_shape"); }
 void Backend::sgd_update(const std::vector<ops::SgdParam>&, const ops::SgdHyper&, bool) {
   unsupported("sgd_update_");

@@ -95,6 +95,30 @@ class Backend {
   virtual void log_softmax_bwd(const Tensor& g, const Tensor& y, Tensor& dx);  // y: the log-probabilities
   virtual void softmax_bwd(const Tensor& g, const Tensor& y, Tensor& dx);      // y: the probabilities
 
+  // ---- transformer kernels (engine/cpu/transformer.cpp, kernels/transformer.cu) ----
+  // Strided-batched row-major C[i] = op(A[i]) op(B[i]) + beta*C[i], i < batch; sA, sB, sC are the element
+  // offsets between consecutive matrices.
+  virtual void gemm_batched(bool tA, bool tB, int64_t batch, int64_t M, int64_t N, int64_t K, const Tensor& A,
+                            int64_t lda, int64_t sA, const Tensor& B, int64_t ldb, int64_t sB, double beta, Tensor& C,
+                            int64_t ldc, int64_t sC);
+  // LayerNorm over rows of x [M,D]; mean and rstd [M] are saved for the backward (dgamma, dbeta [D]).
+  virtual void layer_norm_fwd(int64_t M, int64_t D, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                              double eps, Tensor& y, Tensor& mean, Tensor& rstd);
+  virtual void layer_norm_bwd(int64_t M, int64_t D, const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                              const Tensor& mean, const Tensor& rstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta);
+  virtual void gelu(const Tensor& x, Tensor& y);
+  virtual void gelu_bwd(const Tensor& x, const Tensor& dy, Tensor& dx);
+  virtual void softmax(const Tensor& x, Tensor& y);  // rows of x [N,D]
+  virtual void permute(const Tensor& x, const std::vector<int>& perm, Tensor& y);  // y.shape[i] = x.shape[perm[i]]
+  // For o < outer, j < block: dst[dst_off + o*dst_stride + j] = src[src_off + o*src_stride + j] (elements;
+  // src_stride 0 repeats one block).
+  virtual void copy_blocks(int64_t outer, int64_t block, const Tensor& src, int64_t src_stride, int64_t src_off,
+                           Tensor& dst, int64_t dst_stride, int64_t dst_off);
+  virtual void col_sum(const Tensor& x, Tensor& y);  // x [M,N] -> y [N], summed in double
+  // y[i,:] = table[idx[i],:]; index_add0 ASSIGNS dtable = 0 then dtable[idx[i],:] += g[i,:] in order of i.
+  virtual void index_select0(const Tensor& table, const Tensor& idx, Tensor& y);
+  virtual void index_add0(const Tensor& g, const Tensor& idx, Tensor& dtable);
+
   // ---- training and input ----
   virtual void ish_shape(const Tensor& x, int64_t k, ops::IshStrategy s, Tensor& out);  // x, out [N,D]
   virtual void sgd_update(const std::vector<ops::SgdParam>& ps, const ops::SgdHyper& h, bool first_step);

@@ -42,7 +42,7 @@ struct Pool2dParams {
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& p);  // NHWC; ties keep the first max
 Tensor global_avg_pool(const Tensor& x);                      // [N,H,W,C] -> [N,C]
 
-// y = x W^T + b; x [N,in], W [out,in], b [out] or undefined.
+// y = x W^T + b; x [N,in] (or [..., in]: the leading dims are flattened), W [out,in], b [out] or undefined.
 // If wgrad_input is given, grad_W is computed from it instead of x (ISH); grad_x and grad_b
 // are unchanged.
 Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& wgrad_input = Tensor());
@@ -71,9 +71,47 @@ Tensor sum_last(const Tensor& x);       // [N,D] -> [N]
 Tensor max_last(const Tensor& x);       // [N,D] -> [N] values; grad to the first max
 Tensor argmax_last(const Tensor& x);    // [N,D] -> I64 [N], first max; no grad
 Tensor logsumexp_last(const Tensor& x);  // [N,D] -> [N]
-Tensor softmax_last(const Tensor& x);   // [N,D] -> [N,D]
+Tensor softmax_last(const Tensor& x);   // [..., D] -> [..., D] (any rank >= 1)
 Tensor log_softmax_last(const Tensor& x);
 Tensor matmul(const Tensor& a, const Tensor& b);   // [M,K] x [K,N]
+
+// ---- transformer ops (engine/ops_transformer.cpp) ----
+// LayerNorm over the last dim of x [..., D]: biased variance, gamma and beta [D] (as torch).
+Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps);
+Tensor gelu(const Tensor& x);  // exact form x/2 * (1 + erf(x/sqrt(2))), as nn.GELU()
+// Batched matmul: y[b] = op(a[b]) op(b[b]), a [B,M,K] ([B,K,M] when trans_a), b [B,K,N] ([B,N,K] when
+// trans_b) -> [B,M,N].
+Tensor bmm(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+// y.shape[i] = x.shape[perm[i]] (rank <= 8), a contiguous copy.
+Tensor permute(const Tensor& x, const std::vector<int>& perm);
+// The slice [start, start+len) of dim `dim` (negative counts from the end), a contiguous copy.
+Tensor narrow(const Tensor& x, int dim, int64_t start, int64_t len);
+// Index i (negative counts from the end) of dim `dim`, that dim removed: x[:, i] for dim 1.
+Tensor select(const Tensor& x, int dim, int64_t i);
+// Concatenation along `dim`; every other dim must agree.
+Tensor cat(const std::vector<Tensor>& xs, int dim);
+// b [1, ...] repeated n times along dim 0 (torch's expand + contiguous); the gradient sums over dim 0.
+Tensor expand0(const Tensor& b, int64_t n);
+// x + b where b's shape is x's trailing shape with leading 1s (a [1,L,D] position embedding on x [B,L,D]).
+Tensor add_broadcast(const Tensor& x, const Tensor& b);
+
+// ---- Swin Transformer ops (engine/ops_swin.cpp) ----
+Tensor roll(const Tensor& x, int dim, int64_t shift);  // torch.roll along one dim
+// x [B,H,W,C] (H, W multiples of the window) -> [B*(H/wh)*(W/ww), wh*ww, C], windows row-major over the grid
+// and tokens row-major within a window (torchvision's partition); window_merge is the inverse.
+Tensor window_partition(const Tensor& x, int wh, int ww);
+Tensor window_merge(const Tensor& windows, int64_t B, int64_t H, int64_t W, int wh, int ww);
+// PatchMerging's gather: x [B,H,W,C] (H, W even) -> [B,H/2,W/2,4C] =
+// cat(x[:,0::2,0::2], x[:,1::2,0::2], x[:,0::2,1::2], x[:,1::2,1::2]) along the channels.
+Tensor patch_merge_gather(const Tensor& x);
+// Rows of table [R,C] picked by idx (I64 [n], same device, values in [0,R)) -> [n,C]; the gradient
+// accumulates into the picked rows (the relative position bias gather).
+Tensor index_select0(const Tensor& table, const Tensor& idx);
+// Host constants of shifted-window attention, as torchvision computes them: the relative position index
+// I64 [N*N] (N = wh*ww) into a [(2wh-1)(2ww-1), heads] table, and the attention mask [nW, N, N] of a
+// cyclic shift (sh, sw) on an H x W map (0 within a region, -100 across regions).
+Tensor relative_position_index(int wh, int ww);
+Tensor shifted_window_mask(int64_t H, int64_t W, int wh, int ww, int sh, int sw, DType dt = DType::F32);
 
 // ---- training and input (no autograd) ----
 // ISH (train/ish.h has the method): per row of x [N, ...] (flattened), s1 = sum of x, s2 = sum of

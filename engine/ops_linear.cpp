@@ -17,6 +17,15 @@ Tensor ones(int64_t n, const Tensor& like) { return Tensor::full({n, 1}, 1.0, li
 Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& wgrad_input) {
   check_float(x, "linear", "input");
   check_like(x, W, "linear", "weight");
+  if (x.dim() > 2 && W.dim() == 2) {  // [..., in]: the leading dims flattened into rows
+    const int64_t In = x.size(-1), rows = x.numel() / std::max<int64_t>(In, 1);
+    Shape os = x.shape();
+    os.back() = W.size(0);
+    ISH_CHECK(!wgrad_input.defined() || wgrad_input.shape() == x.shape(), "linear: wgrad_input ",
+              shape_str(wgrad_input.shape()), " differs from the input ", shape_str(x.shape()));
+    Tensor wgi = wgrad_input.defined() ? reshape(wgrad_input, {rows, In}) : Tensor();
+    return reshape(linear(reshape(x, {rows, In}), W, b, wgi), os);
+  }
   ISH_CHECK(x.dim() == 2 && W.dim() == 2 && W.size(1) == x.size(1), "linear: input ", shape_str(x.shape()),
             " does not match weight ", W.name(), " ", shape_str(W.shape()));
   const int64_t N = x.size(0), In = x.size(1), Out = W.size(0);

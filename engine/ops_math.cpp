@@ -186,20 +186,7 @@ Tensor log_softmax_last(const Tensor& x) {
   });
 }
 
-Tensor softmax_last(const Tensor& x) {
-  check_2d(x, "softmax_last");
-  Tensor y;
-  {
-    NoGradGuard ng;
-    y = unary(UnaryOp::Exp, log_softmax_last(x), "softmax_last");
-  }
-  Tensor yd = y.detach();
-  return autograd::record(y, "softmax_last", {x}, [=](const Tensor& g) -> std::vector<Tensor> {
-    Tensor dx = like(g);
-    backend_of(g, "softmax_last backward").softmax_bwd(g, yd, dx);
-    return {dx};
-  });
-}
+// softmax_last (any rank) is in engine/ops_transformer.cpp.
 
 Tensor logsumexp_last(const Tensor& x) {
   check_2d(x, "logsumexp_last");

@@ -52,12 +52,21 @@ std::string join(const std::vector<std::string>& v) {
   for (auto& s : v) r += (r.empty() ? "" : ", ") + s;
   return r;
 }
+StateView view_of(ResNet& m) {
+  return {[&m](const std::function<void(const std::string&, Tensor&, EntryKind)>& fn) { m.visit(fn); }, m.arch(),
+          m.dtype()};
+}
 }  // namespace
 
 Tensor kcrs_to_krsc(const Tensor& w) { return permute4(w, 0, 2, 3, 1); }
 Tensor krsc_to_kcrs(const Tensor& w) { return permute4(w, 0, 3, 1, 2); }
 
-void load_state_dict(ResNet& model, const NamedTensors& sd_in, const std::string& source, const LoadOptions& opt) {
+void load_state_dict(ResNet& model, const NamedTensors& sd, const std::string& source, const LoadOptions& opt) {
+  load_state_dict(view_of(model), sd, source, opt);
+}
+
+void load_state_dict(const StateView& model, const NamedTensors& sd_in, const std::string& source,
+                     const LoadOptions& opt) {
   std::vector<std::string> missing, unexpected, mismatched, bad_dtype, duplicate;
   // A "module." prefix on every key (DDP) is stripped.
   bool all_module = !sd_in.empty();
@@ -99,7 +108,7 @@ void load_state_dict(ResNet& model, const NamedTensors& sd_in, const std::string
 
   if (!missing.empty() || !unexpected.empty() || !mismatched.empty() || !bad_dtype.empty() || !duplicate.empty()) {
     // One line of bounded length: each kind's count and its first three keys.
-    std::string msg = source + ": state dict does not match " + model.arch() + ":";
+    std::string msg = source + ": state dict does not match " + model.arch + ":";
     auto add = [&](const char* what, const std::vector<std::string>& v) {
       if (v.empty()) return;
       std::vector<std::string> first;
@@ -123,7 +132,7 @@ void load_state_dict(ResNet& model, const NamedTensors& sd_in, const std::string
       t.data<int64_t>()[0] = (int64_t)v.to(Device::CPU).item();
       return;
     }
-    Tensor f = v.to(Device::CPU).to(model.dtype());
+    Tensor f = v.to(Device::CPU).to(model.dtype);
     if (kind == EntryKind::ConvWeight) f = kcrs_to_krsc(f);
     t.copy_(f.view(t.shape()));
   });
@@ -135,7 +144,9 @@ void load_state_dict(ResNet& model, const std::map<std::string, Tensor>& sd, con
   load_state_dict(model, v, source, opt);
 }
 
-NamedTensors state_dict(ResNet& model) {
+NamedTensors state_dict(ResNet& model) { return state_dict(view_of(model)); }
+
+NamedTensors state_dict(const StateView& model) {
   NamedTensors out;
   model.visit([&](const std::string& name, Tensor& t, EntryKind kind) {
     Tensor c = kind == EntryKind::ConvWeight ? krsc_to_kcrs(t) : t.to(Device::CPU).detach().clone();

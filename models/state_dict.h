@@ -2,6 +2,7 @@
 // KCRS, F32, num_batches_tracked I64 []), so torchvision, timm and OpenOOD checkpoints load and PyTorch
 // can load ours back with load_state_dict(strict=True).
 #pragma once
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -20,6 +21,18 @@ struct LoadOptions {
   // freshly initialised head).
   std::vector<std::string> ignore_prefixes;
 };
+
+// A model's state as the loader sees it: `visit` calls its argument once per entry (torchvision order,
+// live handles in the model's layout); `arch` names the model in errors; `dtype` is its float dtype.
+struct StateView {
+  std::function<void(const std::function<void(const std::string&, Tensor&, EntryKind)>&)> visit;
+  std::string arch;
+  DType dtype = DType::F32;
+};
+// The strict loader and the exporter behind the per-model functions (ResNet below, models/vit.h).
+void load_state_dict(const StateView& model, const NamedTensors& sd, const std::string& source,
+                     const LoadOptions& opt = {});
+NamedTensors state_dict(const StateView& model);
 
 // Strict loading: missing, unexpected and shape-mismatched keys (and dtypes that cannot be converted)
 // make ONE one-line ish::Error naming `source`, with each kind's count and first three keys; nothing is

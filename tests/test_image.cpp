@@ -4,6 +4,8 @@
 // normalised floats. Corrupt files must throw an ish::Error naming the file.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -67,19 +69,19 @@ TEST_CASE("image: decode matches PIL convert('RGB') bit-exactly") {
   CHECK(n >= 25);
 }
 
-// Checks every eval case; returns how many ran.
-static int check_eval_cases() {
+// Checks every eval case of `kind` ("eval": bilinear, "eval_bicubic"); returns how many ran.
+static int check_eval_cases(const char* kind = "eval", Interpolation f = Interpolation::Bilinear) {
   const Goldens& g = goldens();
   const NormLut lut;
   int n = 0, nnorm = 0;
   for (const auto& c : g.cases) {
-    if (c["kind"] != "eval") continue;
+    if (c["kind"] != kind) continue;
     const std::string name = c["name"];
     const std::string key = g.file.has(name + ".eval") ? name + ".eval" : name;
     const int rs = c["resize"], cs = c["crop"];
     Image im = decode_file(g.dir + c["file"].get<std::string>());
     std::vector<uint8_t> out((size_t)cs * cs * 3, 0xAB);
-    eval_u8(view(im), rs, cs, cs, out.data());
+    eval_u8(view(im), rs, cs, cs, out.data(), f);
     CHECK_MESSAGE(diff_bytes(key, out.data(), cs, cs) == 0, key);
     if (g.file.has(name + ".norm")) {
       std::vector<float> f(out.size());
@@ -91,7 +93,7 @@ static int check_eval_cases() {
     }
     n++;
   }
-  CHECK(nnorm >= 11);
+  if (f == Interpolation::Bilinear) CHECK(nnorm >= 11);
   return n;
 }
 
@@ -106,6 +108,28 @@ TEST_CASE("image: the portable (non-SIMD) resize passes are bit-exact too") {
   CHECK(n >= 30);
 }
 
+TEST_CASE("image: bicubic eval Resize(232)+CenterCrop(224) is bit-exact with torchvision (SIMD and portable)") {
+  CHECK(check_eval_cases("eval_bicubic", Interpolation::Bicubic) >= 25);
+  kern::force_portable(true);
+  const int n = check_eval_cases("eval_bicubic", Interpolation::Bicubic);
+  kern::force_portable(false);
+  CHECK(n >= 25);
+}
+
+TEST_CASE("image: per-architecture eval defaults; the interpolation is part of the cache key and description") {
+  const Transform r = Transform::eval_default("resnet50"), v = Transform::eval_default("vit_b_16"),
+                  s = Transform::eval_default("swin-t");
+  CHECK((r.resize == 256 && r.crop == 224 && r.interpolation == Interpolation::Bilinear));
+  CHECK(v.eval_key() == r.eval_key());
+  CHECK((s.resize == 232 && s.crop == 224 && s.interpolation == Interpolation::Bicubic));
+  Transform b = r;
+  b.interpolation = Interpolation::Bicubic;
+  CHECK(b.eval_key() != r.eval_key());
+  CHECK(b.eval_key().find("bicubic") != std::string::npos);
+  CHECK(b.describe_eval().find("bicubic") != std::string::npos);
+  CHECK(r.eval_key().rfind("pil-bilinear-256/center-crop-224/", 0) == 0);  // the key existing caches hold
+}
+
 TEST_CASE("image: the normalisation table equals ToTensor+Normalize for all 256 values") {
   const NormLut lut;
   Tensor ref = goldens().file.load("norm_lut");  // [256, 3]
@@ -115,11 +139,12 @@ TEST_CASE("image: the normalisation table equals ToTensor+Normalize for all 256 
   test::check_close(Tensor::from_f32(ours, {256, 3}), ref, 0, 0, "norm lut (exact)");
 }
 
-TEST_CASE("image: resize-only goldens (down, up, non-square, box) are bit-exact") {
+TEST_CASE("image: resize-only goldens (down, up, non-square, box), bilinear and bicubic, are bit-exact") {
   const Goldens& g = goldens();
-  int n = 0;
+  int n = 0, nb = 0;
   for (const auto& c : g.cases) {
-    if (c["kind"] != "resize") continue;
+    if (c["kind"] != "resize" && c["kind"] != "resize_bicubic") continue;
+    const Interpolation f = c["kind"] == "resize" ? Interpolation::Bilinear : Interpolation::Bicubic;
     const std::string name = c["name"];
     Image im = decode_file(g.dir + c["file"].get<std::string>());
     const int w = c["w"], h = c["h"];
@@ -129,19 +154,20 @@ TEST_CASE("image: resize-only goldens (down, up, non-square, box) are bit-exact"
       box = Box{c["box"][0].get<float>(), c["box"][1].get<float>(), c["box"][2].get<float>(), c["box"][3].get<float>()};
       bp = &box;
     }
-    Image r = resize_bilinear(view(im), w, h, bp);
+    Image r = resize(view(im), w, h, f, bp);
     CHECK_MESSAGE(diff_bytes(name, r.px.data(), h, w) == 0, name);
     // A sub-rectangle computed alone equals the same pixels of the full resize.
     const Rect roi{w / 3, h / 4, w / 2 + 1, h / 2 + 1};
     std::vector<uint8_t> part((size_t)roi.w * roi.h * 3);
-    resize_bilinear(view(im), w, h, bp, roi, part.data(), (ptrdiff_t)roi.w * 3);
+    resize(view(im), w, h, f, bp, roi, part.data(), (ptrdiff_t)roi.w * 3);
     int64_t bad = 0;
     for (int y = 0; y < roi.h; y++)
       bad += std::memcmp(&part[(size_t)y * roi.w * 3], r.row(roi.y + y) + roi.x * 3, (size_t)roi.w * 3) != 0;
     CHECK_MESSAGE(bad == 0, name << " roi");
-    n++;
+    (f == Interpolation::Bilinear ? n : nb)++;
   }
   CHECK(n == 6);
+  CHECK(nb == 6);
 }
 
 // resized_crop_u8 is the function the training augmentation (train_u8, the loader's train mode) runs
@@ -265,8 +291,11 @@ TEST_CASE("image: torchvision size rules") {
 
 TEST_CASE("image: resize coefficients are normalised fixed point") {
   img::detail::Coeffs c;
+  for (auto f : {Interpolation::Bilinear, Interpolation::Bicubic})
   for (auto io : {std::pair<int, int>{640, 383}, {13, 256}, {1000, 7}, {300, 300}}) {
-    img::detail::precompute_coeffs(c, io.first, 0.f, (float)io.first, io.second);
+    img::detail::precompute_coeffs(c, io.first, 0.f, (float)io.first, io.second, 0, -1, f);
+    // Taps span the filter's support: 2 * (1 or 2) * max(scale, 1) + 1 at most.
+    CHECK(c.ksize == (int)std::ceil((f == Interpolation::Bicubic ? 2.0 : 1.0) * std::max(1.0, (double)io.first / io.second)) * 2 + 1);
     for (int x = 0; x < io.second; x++) {
       int64_t s = 0;
       for (int t = 0; t < c.n[x]; t++) s += c.k[(size_t)x * c.ksize + t];

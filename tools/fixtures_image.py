@@ -4,8 +4,9 @@ Writes into <out>/image/ the test images (the three real JPEGs shipped by Debian
 JPEGs/PNGs made here, and corrupt files) and <out>/image.safetensors holding, per case:
   <name>.decoded  uint8 [H,W,3]  np.array(Image.open(f).convert("RGB"))
   <name>.eval     uint8 [C,C,3]  CenterCrop(crop)(Resize(resize)(img))
+  <name>.eval_bicubic  uint8 [224,224,3]  the same with Resize(232, BICUBIC) (torchvision's Swin-T recipe)
   <name>.norm     f32   [C,C,3]  Normalize(ImageNet)(ToTensor(...)), HWC (NORM_CASES and extra sizes)
-  <name>.out      uint8          resize-only / crop+resize cases
+  <name>.out      uint8          resize-only / crop+resize cases (bilinear, and bicubic: kind "resize_bicubic")
   <name>.rrc_*    uint8          F.resized_crop (+ hflip) at fixed parameters, RGB and 'L'
   <name>.train_*  uint8          RandomResizedCrop + RandomHorizontalFlip as composed for training
 and metadata "cases" (JSON) describing each case, plus "norm_lut" f32 [256,3].
@@ -29,6 +30,7 @@ REAL = {
 }
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 BILINEAR = getattr(Image, "Resampling", Image).BILINEAR  # Pillow >= 9.1 names, older ones too
+BICUBIC = getattr(Image, "Resampling", Image).BICUBIC
 ADAPTIVE = getattr(Image, "Palette", Image).ADAPTIVE
 # Cases whose normalised floats are stored too (every value is also checked through norm_lut).
 NORM_CASES = {"grace_hopper", "china", "flower", "gray", "cmyk", "png_rgba", "odd_257x300"}
@@ -184,6 +186,10 @@ def make(out_dir):
             if name in NORM_CASES:
                 tensors[name + ".norm"] = norm(e).permute(1, 2, 0).contiguous()
         cases.append({"name": name, "file": os.path.basename(p), "kind": "eval", "resize": 256, "crop": 224})
+        e = T.CenterCrop(224)(T.Resize(232, interpolation=T.InterpolationMode.BICUBIC)(rgb))
+        tensors[name + ".eval_bicubic"] = np.array(e)
+        cases.append({"name": name + ".eval_bicubic", "file": os.path.basename(p), "kind": "eval_bicubic",
+                      "resize": 232, "crop": 224})
 
     # Other eval sizes (the 28x28 demo, and a crop larger than the resized image: zero padding).
     for name, rs, cs in (("china", 32, 28), ("s444", 20, 28), ("odd_225x1000", 30, 40), ("gray", 0, 100)):
@@ -199,11 +205,12 @@ def make(out_dir):
                             ("odd_257x300", (57, 399), None), ("s420", (777, 123), None),
                             ("flower", (150, 120), (10.5, 20.25, 300.75, 200.0)),
                             ("tiny_13x7", (64, 40), (1.0, 0.5, 12.0, 7.0))):
-        r = loaded[name].resize(size, BILINEAR, box=box)
-        key = f"{name}.resize_{size[0]}x{size[1]}" + ("_box" if box else "")
-        tensors[key] = np.array(r)
-        cases.append({"name": key, "file": os.path.basename(imgs[name]), "kind": "resize", "w": size[0],
-                      "h": size[1], "box": list(box) if box else None})
+        for kind, filt, suffix in (("resize", BILINEAR, ""), ("resize_bicubic", BICUBIC, "_bicubic")):
+            r = loaded[name].resize(size, filt, box=box)
+            key = f"{name}.resize_{size[0]}x{size[1]}" + ("_box" if box else "") + suffix
+            tensors[key] = np.array(r)
+            cases.append({"name": key, "file": os.path.basename(imgs[name]), "kind": kind, "w": size[0],
+                          "h": size[1], "box": list(box) if box else None})
 
     # RandomResizedCrop's crop-then-resize (torchvision F.resized_crop) at fixed parameters, and hflip.
     for name, (top, left, h, w), flip in (("china", (13, 101, 250, 311), False),

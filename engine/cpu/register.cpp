@@ -5,6 +5,7 @@
 
 #include "engine/backend.h"
 #include "engine/cpu/cpu_ops.h"
+#include "engine/cpu/transformer.h"
 
 namespace ish {
 namespace {
@@ -205,6 +206,53 @@ class CpuBackend final : public Backend {
   void softmax_bwd(const Tensor& g, const Tensor& y, Tensor& dx) override {
     ISH_CPU_FLOAT_DISPATCH(y.dtype(), cpu::softmax_bwd<T>(y.size(0), y.size(1), g.data<T>(), y.data<T>(),
                                                            dx.data<T>()));
+  }
+
+  void gemm_batched(bool tA, bool tB, int64_t batch, int64_t M, int64_t N, int64_t K, const Tensor& A, int64_t lda,
+                    int64_t sA, const Tensor& B, int64_t ldb, int64_t sB, double beta, Tensor& C, int64_t ldc,
+                    int64_t sC) override {
+    ISH_CPU_FLOAT_DISPATCH(C.dtype(), cpu::gemm_batched<T>(tA, tB, batch, M, N, K, A.data<T>(), lda, sA, B.data<T>(),
+                                                            ldb, sB, (T)beta, C.data<T>(), ldc, sC));
+  }
+  void layer_norm_fwd(int64_t M, int64_t D, const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
+                      Tensor& y, Tensor& mean, Tensor& rstd) override {
+    ISH_CPU_FLOAT_DISPATCH(x.dtype(), cpu::layer_norm_fwd<T>(M, D, x.data<T>(), gamma.data<T>(), beta.data<T>(), eps,
+                                                              y.data<T>(), mean.data<T>(), rstd.data<T>()));
+  }
+  void layer_norm_bwd(int64_t M, int64_t D, const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                      const Tensor& mean, const Tensor& rstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override {
+    ISH_CPU_FLOAT_DISPATCH(x.dtype(), cpu::layer_norm_bwd<T>(M, D, dy.data<T>(), x.data<T>(), gamma.data<T>(),
+                                                              mean.data<T>(), rstd.data<T>(), mptr<T>(dx),
+                                                              dgamma.data<T>(), dbeta.data<T>()));
+  }
+  void gelu(const Tensor& x, Tensor& y) override {
+    ISH_CPU_FLOAT_DISPATCH(x.dtype(), cpu::gelu<T>(x.numel(), x.data<T>(), y.data<T>()));
+  }
+  void gelu_bwd(const Tensor& x, const Tensor& dy, Tensor& dx) override {
+    ISH_CPU_FLOAT_DISPATCH(x.dtype(), cpu::gelu_bwd<T>(x.numel(), x.data<T>(), dy.data<T>(), dx.data<T>()));
+  }
+  void softmax(const Tensor& x, Tensor& y) override {
+    ISH_CPU_FLOAT_DISPATCH(x.dtype(), cpu::softmax<T>(x.size(0), x.size(1), x.data<T>(), y.data<T>()));
+  }
+  void permute(const Tensor& x, const std::vector<int>& perm, Tensor& y) override {
+    cpu::permute(x.shape(), perm, itemsize(x.dtype()), x.raw(), y.raw());
+  }
+  void copy_blocks(int64_t outer, int64_t block, const Tensor& src, int64_t src_stride, int64_t src_off, Tensor& dst,
+                   int64_t dst_stride, int64_t dst_off) override {
+    const size_t e = itemsize(src.dtype());
+    cpu::copy_blocks(outer, block, e, static_cast<const char*>(src.raw()) + src_off * e, src_stride,
+                     static_cast<char*>(dst.raw()) + dst_off * e, dst_stride);
+  }
+  void col_sum(const Tensor& x, Tensor& y) override {
+    ISH_CPU_FLOAT_DISPATCH(x.dtype(), cpu::col_sum<T>(x.size(0), x.size(1), x.data<T>(), y.data<T>()));
+  }
+  void index_select0(const Tensor& table, const Tensor& idx, Tensor& y) override {
+    ISH_CPU_FLOAT_DISPATCH(table.dtype(), cpu::index_select0<T>(idx.numel(), table.size(1), table.data<T>(),
+                                                                 idx.data<int64_t>(), y.data<T>()));
+  }
+  void index_add0(const Tensor& g, const Tensor& idx, Tensor& dtable) override {
+    ISH_CPU_FLOAT_DISPATCH(g.dtype(), cpu::index_add0<T>(idx.numel(), dtable.size(0), dtable.size(1), g.data<T>(),
+                                                          idx.data<int64_t>(), dtable.data<T>()));
   }
 
   void ish_shape(const Tensor& x, int64_t k, ops::IshStrategy s, Tensor& out) override {

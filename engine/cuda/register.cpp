@@ -4,6 +4,7 @@
 // cannot drop it.
 #include "engine/backend.h"
 #include "engine/cuda/backend.h"
+#include "engine/cuda/transformer.h"
 
 namespace ish {
 namespace {
@@ -125,6 +126,43 @@ class CudaBackend final : public Backend {
   }
   void row_scatter(const Tensor& g, const Tensor& idx, Tensor& dx) override {
     cuda::row_scatter(dx.size(0), dx.size(1), f(g), idx.data<int64_t>(), f(dx));
+  }
+
+  void softmax_bwd(const Tensor& g, const Tensor& y, Tensor& dx) override {
+    cuda::softmax_bwd(y.size(0), y.size(1), f(g), f(y), f(dx));
+  }
+
+  void gemm_batched(bool tA, bool tB, int64_t batch, int64_t M, int64_t N, int64_t K, const Tensor& A, int64_t lda,
+                    int64_t sA, const Tensor& B, int64_t ldb, int64_t sB, double beta, Tensor& C, int64_t ldc,
+                    int64_t sC) override {
+    cuda::gemm_batched(tA, tB, batch, M, N, K, f(A), lda, sA, f(B), ldb, sB, (float)beta, f(C), ldc, sC);
+  }
+  void layer_norm_fwd(int64_t M, int64_t D, const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
+                      Tensor& y, Tensor& mean, Tensor& rstd) override {
+    cuda::layer_norm_fwd(M, D, f(x), f(gamma), f(beta), eps, f(y), f(mean), f(rstd));
+  }
+  void layer_norm_bwd(int64_t M, int64_t D, const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                      const Tensor& mean, const Tensor& rstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override {
+    cuda::layer_norm_bwd(M, D, f(dy), f(x), f(gamma), f(mean), f(rstd), f(dx), f(dgamma), f(dbeta));
+  }
+  void gelu(const Tensor& x, Tensor& y) override { cuda::gelu(x.numel(), f(x), f(y)); }
+  void gelu_bwd(const Tensor& x, const Tensor& dy, Tensor& dx) override {
+    cuda::gelu_bwd(x.numel(), f(x), f(dy), f(dx));
+  }
+  void softmax(const Tensor& x, Tensor& y) override { cuda::softmax(x.size(0), x.size(1), f(x), f(y)); }
+  void permute(const Tensor& x, const std::vector<int>& perm, Tensor& y) override {
+    cuda::permute(x.shape(), perm, f(x), f(y));
+  }
+  void copy_blocks(int64_t outer, int64_t block, const Tensor& src, int64_t src_stride, int64_t src_off, Tensor& dst,
+                   int64_t dst_stride, int64_t dst_off) override {
+    cuda::copy_blocks(outer, block, f(src) + src_off, src_stride, f(dst) + dst_off, dst_stride);
+  }
+  void col_sum(const Tensor& x, Tensor& y) override { cuda::col_sum(x.size(0), x.size(1), f(x), f(y)); }
+  void index_select0(const Tensor& table, const Tensor& idx, Tensor& y) override {
+    cuda::index_select0(idx.numel(), table.size(1), f(table), idx.data<int64_t>(), f(y));
+  }
+  void index_add0(const Tensor& g, const Tensor& idx, Tensor& dtable) override {
+    cuda::index_add0(idx.numel(), dtable.size(0), dtable.size(1), f(g), idx.data<int64_t>(), f(dtable));
   }
 
   void ish_shape(const Tensor& x, int64_t k, ops::IshStrategy s, Tensor& out) override {

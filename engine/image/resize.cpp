@@ -1,4 +1,4 @@
-// PIL-exact BILINEAR resampling (see resize.h for the algorithm and its rounding rules).
+// PIL-exact BILINEAR and BICUBIC resampling (see resize.h for the algorithm and its rounding rules).
 // The passes run the AVX2 kernels when the CPU has them (resize_avx2.cpp), else the portable loops.
 #include "engine/image/resize.h"
 #include "engine/image/resize_kernels.h"
@@ -19,6 +19,14 @@ using kern::kPrecisionBits;
 inline double triangle(double x) {
   if (x < 0.0) x = -x;
   return x < 1.0 ? 1.0 - x : 0.0;
+}
+// PIL's bicubic_filter: Keys' cubic convolution with a = -0.5, in PIL's operation order.
+inline double bicubic(double x) {
+  constexpr double a = -0.5;
+  if (x < 0.0) x = -x;
+  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0.0;
 }
 
 // Horizontal pass over source rows [y0, y1), output columns [x0, x0+nx).
@@ -59,16 +67,18 @@ void vpass(const uint8_t* in, ptrdiff_t in_stride, int in_y0, const detail::Coef
 }  // namespace
 
 namespace detail {
-void precompute_coeffs(Coeffs& c, int in_size, float in0, float in1, int out_size, int begin, int end) {
+void precompute_coeffs(Coeffs& c, int in_size, float in0, float in1, int out_size, int begin, int end,
+                       Interpolation f) {
   if (end < 0) end = out_size;
   ISH_ASSERT(0 <= begin && begin <= end && end <= out_size);
   if (c.in_size == in_size && c.out_size == out_size && c.in0 == in0 && c.in1 == in1 && c.begin == begin &&
-      c.end == end)
+      c.end == end && c.filter == f)
     return;
+  const bool cubic = f == Interpolation::Bicubic;
   const int m = end - begin;
   const double scale = (double)(float)(in1 - in0) / out_size;
   const double filterscale = scale < 1.0 ? 1.0 : scale;
-  const double support = 1.0 * filterscale;  // BILINEAR's support is 1
+  const double support = (cubic ? 2.0 : 1.0) * filterscale;  // the filters' supports: BICUBIC 2, BILINEAR 1
   const int ks = (int)std::ceil(support) * 2 + 1;
   c.ksize = ks;
   c.xmin.assign(m, 0);
@@ -86,7 +96,8 @@ void precompute_coeffs(Coeffs& c, int in_size, float in0, float in1, int out_siz
     ISH_ASSERT(xmax <= ks, "tap count");
     double ww = 0.0;
     for (int x = 0; x < xmax; x++) {
-      w[x] = triangle((x + xmin - center + 0.5) * ss);
+      const double t = (x + xmin - center + 0.5) * ss;
+      w[x] = cubic ? bicubic(t) : triangle(t);
       ww += w[x];
     }
     int32_t* k = &c.k[(size_t)(xx - begin) * ks];
@@ -118,11 +129,14 @@ void precompute_coeffs(Coeffs& c, int in_size, float in0, float in1, int out_siz
   c.end = end;
   c.in0 = in0;
   c.in1 = in1;
+  c.filter = f;
 }
 }  // namespace detail
 
-void resize_bilinear(const View& src, int out_w, int out_h, const Box* box, const Rect& roi, uint8_t* dst,
-                     ptrdiff_t dst_stride) {
+const char* interpolation_name(Interpolation f) { return f == Interpolation::Bicubic ? "bicubic" : "bilinear"; }
+
+void resize(const View& src, int out_w, int out_h, Interpolation f, const Box* box, const Rect& roi, uint8_t* dst,
+            ptrdiff_t dst_stride) {
   ISH_CHECK(src.w > 0 && src.h > 0, "resize: empty source image");
   ISH_CHECK(out_w > 0 && out_h > 0, "resize: height and width must be > 0 (got ", out_w, "x", out_h, ")");
   const Box b = box ? *box : Box{0, 0, (float)src.w, (float)src.h};
@@ -142,12 +156,12 @@ void resize_bilinear(const View& src, int out_w, int out_h, const Box* box, cons
     return;
   }
   // Taps only for the output columns/rows asked for (a huge resized size costs nothing extra).
-  if (need_h) detail::precompute_coeffs(ch, src.w, b.x0, b.x1, out_w, roi.x, roi.x + roi.w);
+  if (need_h) detail::precompute_coeffs(ch, src.w, b.x0, b.x1, out_w, roi.x, roi.x + roi.w, f);
   if (!need_v) {
     hpass(src, roi.y, roi.y + roi.h, ch, roi.x, roi.w, dst, dst_stride);
     return;
   }
-  detail::precompute_coeffs(cv, src.h, b.y0, b.y1, out_h, roi.y, roi.y + roi.h);
+  detail::precompute_coeffs(cv, src.h, b.y0, b.y1, out_h, roi.y, roi.y + roi.h, f);
   int ylo = src.h, yhi = 0;  // source rows the vertical pass reads
   for (int y = roi.y; y < roi.y + roi.h; y++) {
     ylo = std::min(ylo, cv.xmin[y - cv.begin]);
@@ -165,12 +179,12 @@ void resize_bilinear(const View& src, int out_w, int out_h, const Box* box, cons
   vpass(tmp.data(), ts, ylo, cv, roi.y, roi.h, roi.w * 3, dst, dst_stride);
 }
 
-Image resize_bilinear(const View& src, int out_w, int out_h, const Box* box) {
+Image resize(const View& src, int out_w, int out_h, Interpolation f, const Box* box) {
   Image out;
   out.w = out_w;
   out.h = out_h;
   out.px.resize((size_t)out_w * out_h * 3);
-  resize_bilinear(src, out_w, out_h, box, Rect{0, 0, out_w, out_h}, out.px.data(), (ptrdiff_t)out_w * 3);
+  resize(src, out_w, out_h, f, box, Rect{0, 0, out_w, out_h}, out.px.data(), (ptrdiff_t)out_w * 3);
   return out;
 }
 

@@ -30,7 +30,7 @@ void center_crop_offsets(int w, int h, int crop_w, int crop_h, int& left, int& t
   top = center_offset(h, crop_h);
 }
 
-void eval_u8(const View& src, int resize, int crop_w, int crop_h, uint8_t* out) {
+void eval_u8(const View& src, int resize, int crop_w, int crop_h, uint8_t* out, Interpolation f) {
   ISH_CHECK(crop_w > 0 && crop_h > 0, "center crop: bad size ", crop_w, "x", crop_h);
   int rw = src.w, rh = src.h;
   if (resize > 0) resize_short_side(src.w, src.h, resize, rw, rh);
@@ -43,7 +43,7 @@ void eval_u8(const View& src, int resize, int crop_w, int crop_h, uint8_t* out) 
   if (x0 - left > 0 || y0 - top > 0 || x1 - left < crop_w || y1 - top < crop_h)
     std::memset(out, 0, (size_t)crop_h * stride);
   uint8_t* dst = out + (ptrdiff_t)(y0 - top) * stride + (ptrdiff_t)(x0 - left) * 3;
-  resize_bilinear(src, rw, rh, nullptr, Rect{x0, y0, x1 - x0, y1 - y0}, dst, stride);
+  img::resize(src, rw, rh, f, nullptr, Rect{x0, y0, x1 - x0, y1 - y0}, dst, stride);
 }
 
 bool Normalize::is_imagenet() const {
@@ -124,22 +124,28 @@ void hflip(uint8_t* px, int w, int h) {
   }
 }
 
-void resized_crop_u8(const View& src, const Rect& r, int out_w, int out_h, bool flip, uint8_t* out) {
+void resized_crop_u8(const View& src, const Rect& r, int out_w, int out_h, bool flip, uint8_t* out, Interpolation f) {
   ISH_CHECK(out_w > 0 && out_h > 0, "resized crop: bad output size ", out_w, "x", out_h);
   const View cropped = crop_view(src, r.x, r.y, r.w, r.h);
-  resize_bilinear(cropped, out_w, out_h, nullptr, Rect{0, 0, out_w, out_h}, out, (ptrdiff_t)out_w * 3);
+  img::resize(cropped, out_w, out_h, f, nullptr, Rect{0, 0, out_w, out_h}, out, (ptrdiff_t)out_w * 3);
   if (flip) hflip(out, out_w, out_h);
 }
 
-void train_u8(const View& src, int out_w, int out_h, Rng& rng, const RrcParams& p, double flip_p, uint8_t* out) {
+void train_u8(const View& src, int out_w, int out_h, Rng& rng, const RrcParams& p, double flip_p, uint8_t* out,
+              Interpolation f) {
   const Rect r = rrc_sample(src.w, src.h, rng, p);
   const bool flip = rng.uniform() < flip_p;
-  resized_crop_u8(src, r, out_w, out_h, flip, out);
+  resized_crop_u8(src, r, out_w, out_h, flip, out, f);
 }
 
 Transform Transform::eval_default(const std::string& arch) {
-  (void)arch;  // every architecture so far is evaluated with the ImageNet recipe
-  return Transform();
+  // torchvision's weights transforms: Swin-T resizes to 232 with BICUBIC; the ResNets and the ViTs use 256 BILINEAR.
+  Transform t;
+  if (arch == "swin_t" || arch == "swin-t") {
+    t.resize = 232;
+    t.interpolation = Interpolation::Bicubic;
+  }
+  return t;
 }
 
 Transform Transform::imagenet(int crop) {
@@ -161,7 +167,8 @@ void Transform::validate() const {
 }
 
 std::string Transform::eval_key() const {
-  std::string k = as_is ? str("as-is-", crop, "/") : str("pil-bilinear-", resize, "/center-crop-", crop, "/");
+  std::string k = as_is ? str("as-is-", crop, "/")
+                        : str("pil-", interpolation_name(interpolation), "-", resize, "/center-crop-", crop, "/");
   if (norm.is_imagenet()) return k + "imagenet-norm/v1";
   k += str("norm-c", norm.channels);
   char buf[64];
@@ -173,7 +180,8 @@ std::string Transform::eval_key() const {
 }
 
 std::string Transform::describe_eval() const {
-  std::string s = resize > 0 ? str("PIL-exact bilinear resize ", resize, " (truncated long side), ") : "";
+  std::string s =
+      resize > 0 ? str("PIL-exact ", interpolation_name(interpolation), " resize ", resize, " (truncated long side), ") : "";
   s += as_is ? str("no resize or crop (images must be ", crop, "x", crop, "), ") : str("centre crop ", crop, ", ");
   if (norm.is_imagenet()) return s + "ImageNet normalisation";
   s += "normalisation mean (";
@@ -189,11 +197,11 @@ void apply_eval(const View& src, const Transform& t, uint8_t* out) {
               t.crop, "x", t.crop);
     return eval_u8(src, 0, t.crop, t.crop, out);  // a crop of the whole image: a copy
   }
-  eval_u8(src, t.resize, t.crop, t.crop, out);
+  eval_u8(src, t.resize, t.crop, t.crop, out, t.interpolation);
 }
 
 void apply_train(const View& src, const Transform& t, Rng& rng, uint8_t* out) {
-  train_u8(src, t.crop, t.crop, rng, t.rrc, t.flip_p, out);
+  train_u8(src, t.crop, t.crop, rng, t.rrc, t.flip_p, out, t.interpolation);
 }
 
 }  // namespace ish::img

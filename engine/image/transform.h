@@ -24,7 +24,8 @@ void center_crop_offsets(int w, int h, int crop_w, int crop_h, int& left, int& t
 
 // Resize(resize) + CenterCrop(crop_h, crop_w) into out (crop_h*crop_w*3 bytes, rows packed).
 // resize <= 0 skips the resize (CenterCrop only). Only the cropped pixels are resampled.
-void eval_u8(const View& src, int resize, int crop_w, int crop_h, uint8_t* out);
+void eval_u8(const View& src, int resize, int crop_w, int crop_h, uint8_t* out,
+             Interpolation f = Interpolation::Bilinear);
 
 // Normalisation as ToTensor + Normalize do it in float32: ((float)v / 255 - mean) / std.
 // channels = 1: the image is gray (R = G = B) and only mean[0]/std[0] are used.
@@ -55,16 +56,18 @@ Rect rrc_sample(int w, int h, Rng& rng, const RrcParams& p = RrcParams());
 
 // torchvision's F.resized_crop on a PIL image (crop r, then PIL's BILINEAR resize to out_w x out_h), then
 // a horizontal mirror when `flip`: RandomResizedCrop + RandomHorizontalFlip at fixed parameters.
-void resized_crop_u8(const View& src, const Rect& r, int out_w, int out_h, bool flip, uint8_t* out);
+void resized_crop_u8(const View& src, const Rect& r, int out_w, int out_h, bool flip, uint8_t* out,
+                     Interpolation f = Interpolation::Bilinear);
 
 // RandomResizedCrop(out_w x out_h) then a horizontal flip when rng.uniform() < flip_p (torchvision's
 // torch.rand(1) < p: 0 never flips, 1 always), drawing from rng in that order.
-void train_u8(const View& src, int out_w, int out_h, Rng& rng, const RrcParams& p, double flip_p, uint8_t* out);
+void train_u8(const View& src, int out_w, int out_h, Rng& rng, const RrcParams& p, double flip_p, uint8_t* out,
+              Interpolation f = Interpolation::Bilinear);
 
 // In-place horizontal mirror of a packed RGB image.
 void hflip(uint8_t* px, int w, int h);
 
-enum class Interpolation { Bilinear };  // PIL's BILINEAR (antialiased); the only one so far
+// Interpolation (PIL's BILINEAR or BICUBIC) is declared in engine/image/resize.h.
 
 // Every number of an image pipeline, for eval and for training:
 //  eval:  Resize(resize, interpolation) (resize <= 0: none) -> CenterCrop(crop) -> Normalize(norm);
@@ -82,7 +85,8 @@ struct Transform {
   RrcParams rrc;
   double flip_p = 0.5;
 
-  // torchvision's ImageNet eval (Resize 256, CenterCrop 224, ImageNet mean/std) for an architecture.
+  // torchvision's ImageNet eval for an architecture: Resize 256 (bilinear), CenterCrop 224, ImageNet
+  // mean/std; swin_t (or swin-t): Resize 232 bicubic.
   static Transform eval_default(const std::string& arch);
   // The ImageNet recipe at another crop size: resize = int(size * 256 / 224), truncated (32 -> 36).
   static Transform imagenet(int crop);
