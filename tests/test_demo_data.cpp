@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "demo/data.h"
+#include "tests/demo_util.h"
 #include "demo/glyphs.h"
 #include "engine/error.h"
 
@@ -173,7 +174,12 @@ TEST_CASE("demo: splits are disjoint, labelled as documented and seeded") {
   z.letters = 260;
   z.noise = 50;
   z.ood_val = 100;
+  z.mnist = 60;
   DataPaths p;
+  char tmpl[] = "/tmp/ishscale_demo_mnist_XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  p.mnist_dir = tmpl;
+  test::write_fake_mnist(p.mnist_dir, 12);  // the registry's package is not needed by the tests
   DemoData d = build_demo_data(p, z, 1);
   CHECK(d.train.size() == 3000);
   CHECK(d.id_val.size() == 300);
@@ -181,6 +187,7 @@ TEST_CASE("demo: splits are disjoint, labelled as documented and seeded") {
   CHECK(d.near.size() == 400);
   CHECK(d.letters.size() == 260);
   CHECK(d.noise.size() == 50);
+  CHECK(d.mnist.size() == 60);
   CHECK(d.ood_val.size() == 100);
   std::set<int64_t> tr(d.train.source.begin(), d.train.source.end());
   CHECK(tr.size() == 3000u);
@@ -204,6 +211,7 @@ TEST_CASE("demo: splits are disjoint, labelled as documented and seeded") {
   CHECK(e.train.source == d.train.source);
   CHECK(e.letters.pixels == d.letters.pixels);
   CHECK(e.noise.pixels == d.noise.pixels);
+  CHECK(e.mnist.pixels == d.mnist.pixels);
   DemoData f = build_demo_data(p, z, 2);
   CHECK(f.train.source != d.train.source);
 }
