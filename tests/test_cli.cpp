@@ -17,17 +17,14 @@
 #include "models/resnet.h"
 #include "models/state_dict.h"
 #include "weights/safetensors.h"
+#include "tests/util.h"
 
 namespace {
 
-std::string bin() {
-  const char* b = std::getenv("ISHSCALE_BIN");
-  return b && *b ? b : "build/ishscale";
-}
 
 // Runs `ishscale ARGS` with stderr folded into the returned text; *code gets the exit code.
 std::string run(const std::string& args, int* code) {
-  FILE* p = popen((bin() + " " + args + " 2>&1").c_str(), "r");
+  FILE* p = popen((ish::test::ishscale_bin() + " " + args + " 2>&1").c_str(), "r");
   REQUIRE(p);
   std::string out;
   char buf[4096];

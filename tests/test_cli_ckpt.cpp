@@ -30,17 +30,6 @@ using namespace ish;
 
 namespace {
 
-std::string bin() {
-  if (const char* e = std::getenv("ISHSCALE_BIN"); e && *e) return e;
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n > 0) {
-    std::string p(buf, (size_t)n);
-    p = p.substr(0, p.rfind('/')) + "/ishscale";
-    if (access(p.c_str(), X_OK) == 0) return p;
-  }
-  return "build/ishscale";
-}
 
 std::string slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -68,7 +57,7 @@ struct Run {
 Run run(const std::string& args) {
   static int n = 0;
   const std::string errf = "/tmp/ishscale_cli_ckpt_err_" + std::to_string(getpid()) + "_" + std::to_string(n++);
-  FILE* p = popen(("OMP_NUM_THREADS=1 " + bin() + " " + args + " 2>" + errf).c_str(), "r");
+  FILE* p = popen(("OMP_NUM_THREADS=1 " + ish::test::ishscale_bin() + " " + args + " 2>" + errf).c_str(), "r");
   REQUIRE(p);
   Run r;
   char buf[4096];

@@ -39,13 +39,6 @@ void write_file(const std::string& p, const std::string& text) {
   REQUIRE(f.good());
 }
 
-// The binary as an absolute path, so that commands can run from another working directory.
-std::string bin() {
-  const char* b = std::getenv("ISHSCALE_BIN");
-  std::string p = b && *b ? b : "build/ishscale";
-  char buf[PATH_MAX];
-  return realpath(p.c_str(), buf) ? std::string(buf) : p;
-}
 
 struct Out {
   int code = -1;
@@ -57,7 +50,7 @@ struct Out {
 Out run(const std::string& args, const std::string& cwd = ".", const std::string& env = "") {
   static int n = 0;
   const std::string err = "/tmp/ishscale_evalflow_stderr_" + std::to_string(getpid()) + "_" + std::to_string(n++);
-  const std::string cmd = "cd '" + cwd + "' && " + env + " '" + bin() + "' " + args + " 2>" + err;
+  const std::string cmd = "cd '" + cwd + "' && " + env + " '" + ish::test::ishscale_bin() + "' " + args + " 2>" + err;
   FILE* p = popen(cmd.c_str(), "r");
   REQUIRE(p);
   Out o;
@@ -80,7 +73,7 @@ struct Bench {
     data = fx + "/eval_e2e/data";
     weights = fx + "/eval_adascale_resnet18.safetensors";
     REQUIRE_MESSAGE((exists(data + "/id_test.txt") && exists(weights)), "missing fixtures (run `make fixtures`)");
-    REQUIRE_MESSAGE(exists(bin()), "missing " << bin());
+    REQUIRE_MESSAGE(exists(ish::test::ishscale_bin()), "missing " << ish::test::ishscale_bin());
     char t[] = "/tmp/ishscale_evalflow_XXXXXX";
     REQUIRE(mkdtemp(t) != nullptr);
     tmp = t;

@@ -18,6 +18,7 @@
 #include "eval/detectors.h"
 #include "eval/npy.h"
 #include "tests/demo_util.h"
+#include "tests/util.h"
 
 using namespace ish;
 using namespace ish::demo;
@@ -40,10 +41,6 @@ std::vector<std::string> lines(const std::string& s) {
   for (std::string l; std::getline(ss, l);) v.push_back(l);
   return v;
 }
-std::string bin() {
-  const char* b = std::getenv("ISHSCALE_BIN");
-  return b && *b ? b : "build/ishscale";
-}
 bool percent(const nlohmann::json& j) { return j.is_number() && j.get<double>() >= 0 && j.get<double>() <= 100; }
 
 }  // namespace
@@ -61,7 +58,7 @@ TEST_CASE("demo: --quick with two seeds writes every output; progress on stderr,
   REQUIRE(mkdir(digits.c_str(), 0755) == 0);
   test::write_fake_mnist(digits, 12);  // the registry's package is not needed by the tests
   const DemoConfig c = demo_profile("quick");
-  const int code = std::system((bin() + " demo --quick --seeds 2 --threads 2 --out " + out + " --mnist-dir " + digits +
+  const int code = std::system((ish::test::ishscale_bin() + " demo --quick --seeds 2 --threads 2 --out " + out + " --mnist-dir " + digits +
                                 " >" + root + "/stdout 2>" + root + "/stderr").c_str());
   const std::string so = slurp(root + "/stdout"), se = slurp(root + "/stderr");
   REQUIRE_MESSAGE(code == 0, so, se);

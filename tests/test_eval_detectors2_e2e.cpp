@@ -19,10 +19,6 @@ bool exists2(const std::string& p) {
   struct stat sb;
   return stat(p.c_str(), &sb) == 0;
 }
-std::string bin2() {
-  const char* e = std::getenv("ISHSCALE_BIN");
-  return e && *e ? e : "build/ishscale";
-}
 }  // namespace
 
 TEST_SUITE("cpu") {
@@ -31,9 +27,9 @@ TEST_CASE("eval --postprocessor all runs every detector, old and new") {
   const std::string weights = fx + "/eval_adascale_resnet18.safetensors";
   const bool have = exists2(data + "/id_test.txt") && exists2(weights);
   REQUIRE_MESSAGE(have, "missing fixtures (run `make fixtures`)");
-  REQUIRE_MESSAGE(exists2(bin2()), "missing " << bin2());
+  REQUIRE_MESSAGE(exists2(ish::test::ishscale_bin()), "missing " << ish::test::ishscale_bin());
   std::ostringstream cmd;
-  cmd << bin2() << " eval --weights " << weights << " --arch resnet18 --device cpu --data-root " << data
+  cmd << ish::test::ishscale_bin() << " eval --weights " << weights << " --arch resnet18 --device cpu --data-root " << data
       << " --id-test " << data << "/id_test.txt --id-val " << data << "/id_val.txt --ood-val " << data
       << "/ood_val.txt --id-train " << data << "/id_train.txt --near nearA=" << data << "/near_a.txt --far farA=" << data
       << "/far_a.txt --postprocessor all --no-aps --batch-size 4 --threads 2"

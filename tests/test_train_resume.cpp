@@ -34,18 +34,6 @@ std::string make_tmpdir(const char* tag) {
   return t;
 }
 
-// The CLI next to the test binary (same build dir), or $ISHSCALE_BIN, or build/ishscale.
-std::string ishscale_bin() {
-  if (const char* e = std::getenv("ISHSCALE_BIN"); e && *e) return e;
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n > 0) {
-    std::string p(buf, (size_t)n);
-    p = p.substr(0, p.rfind('/')) + "/ishscale";
-    if (access(p.c_str(), X_OK) == 0) return p;
-  }
-  return "build/ishscale";
-}
 
 // 24 random 20x20 binary PPM images in 3 classes, and the list naming them.
 std::string write_dataset(const std::string& dir) {
@@ -92,7 +80,7 @@ TEST_SUITE("cpu") {
 TEST_CASE("train: N steps straight == N/2, stop, resume; and == N/2, kill -9, resume (bitwise)") {
   std::string dir = make_tmpdir("resume");
   std::string list = write_dataset(dir);
-  std::string bin = ishscale_bin();
+  std::string bin = ish::test::ishscale_bin();
   // 24 images, batch 4: 6 steps per epoch; N = 8 crosses the epoch boundary, N/2 = 4 stops mid-epoch.
   std::string common = bin + " train --train-list " + list + " --data-root " + dir + " --val-list " + list +
                        " --arch resnet18_cifar --width 8 --image-size 16 --epochs 2 --batch-size 4 --lr 0.01 "
@@ -242,12 +230,12 @@ TEST_SUITE("gpu") {
 TEST_CASE("train gpu: N steps straight == N/2, stop, resume (bitwise, --deterministic)") {
   std::string dir = make_tmpdir("resume_gpu");
   std::string list = write_dataset(dir);
-  std::string common = ishscale_bin() + " train --train-list " + list + " --data-root " + dir +
+  std::string common = ish::test::ishscale_bin() + " train --train-list " + list + " --data-root " + dir +
                        " --arch resnet18_cifar --width 16 --image-size 16 --epochs 2 --batch-size 4 --lr 0.01 "
                        "--seed 3 --ish --log-every 100 --device cuda --deterministic";
   REQUIRE_MESSAGE(run(common + " --out " + dir + "/a --steps 8") == 0, "straight run failed: " << common);
   REQUIRE(run(common + " --out " + dir + "/b --steps 4") == 0);
-  REQUIRE(run(ishscale_bin() + " train --out " + dir + "/b --resume --steps 8 --train-list " + list +
+  REQUIRE(run(ish::test::ishscale_bin() + " train --out " + dir + "/b --resume --steps 8 --train-list " + list +
               " --data-root " + dir + " --log-every 100") == 0);
   check_same_files(dir + "/a/last.safetensors", dir + "/b/last.safetensors");
   std::system(("rm -rf " + dir).c_str());

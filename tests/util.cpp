@@ -1,6 +1,8 @@
 #include "tests/util.h"
 
+#include <climits>
 #include <cstdlib>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "weights/safetensors.h"
@@ -50,6 +52,23 @@ void check_close(const Tensor& a, const Tensor& ref, double rtol, double atol, c
   } else {
     CHECK_MESSAGE(true, what << " ok: max_abs=" << d.max_abs << " rel_err=" << d.rel_err);
   }
+}
+
+std::string ishscale_bin() {
+  std::string p;
+  if (const char* e = std::getenv("ISHSCALE_BIN"); e && *e) p = e;
+  if (p.empty()) {
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n > 0) {
+      std::string beside(buf, (size_t)n);
+      beside = beside.substr(0, beside.rfind('/')) + "/ishscale";
+      if (access(beside.c_str(), X_OK) == 0) p = beside;
+    }
+  }
+  if (p.empty()) p = "build/ishscale";
+  char abs[PATH_MAX];
+  return realpath(p.c_str(), abs) ? std::string(abs) : p;
 }
 
 }  // namespace ish::test

@@ -12,6 +12,9 @@
 namespace ish::test {
 
 std::string fixture_dir();
+// The CLI under test: $ISHSCALE_BIN, else the ishscale beside the test binary, else build/ishscale;
+// absolute when it exists, so commands may run from another working directory.
+std::string ishscale_bin();
 bool have_fixture(const std::string& file);
 // Loads every tensor of build/fixtures/<file> (a safetensors file) onto the CPU.
 std::map<std::string, Tensor> load_fixture(const std::string& file);
