@@ -36,7 +36,9 @@ ResNetConfig config_for(const std::string& arch);
 std::vector<std::string> known_archs();
 
 // What a state entry is: its role decides layout conversion, dtype and whether it gets gradients.
-enum class EntryKind { ConvWeight, Param, Buffer, Counter };  // Counter = num_batches_tracked (I64, [])
+// Counter = num_batches_tracked (I64, []); Index = a constant I64 buffer the file must hold exactly
+// (Swin's relative_position_index).
+enum class EntryKind { ConvWeight, Param, Buffer, Counter, Index };
 
 struct Conv {
   Tensor weight;  // [K,R,S,C]

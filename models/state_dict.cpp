@@ -67,7 +67,7 @@ void load_state_dict(ResNet& model, const NamedTensors& sd, const std::string& s
 
 void load_state_dict(const StateView& model, const NamedTensors& sd_in, const std::string& source,
                      const LoadOptions& opt) {
-  std::vector<std::string> missing, unexpected, mismatched, bad_dtype, duplicate;
+  std::vector<std::string> missing, unexpected, mismatched, bad_dtype, bad_index, duplicate;
   // A "module." prefix on every key (DDP) is stripped.
   bool all_module = !sd_in.empty();
   for (auto& kv : sd_in) all_module = all_module && starts_with(kv.first, "module.");
@@ -101,12 +101,18 @@ void load_state_dict(const StateView& model, const NamedTensors& sd_in, const st
     }
     Shape want = file_shape(t, kind);
     if (v.shape() != want) mismatched.push_back(name + " " + shape_str(v.shape()) + " vs " + shape_str(want));
-    else if (!is_float(v.dtype())) bad_dtype.push_back(name + " " + dtype_name(v.dtype()));
+    else if (kind == EntryKind::Index) {
+      // A constant of the architecture: a file with another one was made for another model.
+      if (v.dtype() != DType::I64) bad_index.push_back(name + " " + dtype_name(v.dtype()));
+      else if (std::memcmp(v.to(Device::CPU).raw(), t.to(Device::CPU).raw(), t.nbytes()) != 0)
+        bad_index.push_back(name);
+    } else if (!is_float(v.dtype())) bad_dtype.push_back(name + " " + dtype_name(v.dtype()));
   });
   for (auto& n : order)
     if (!used.count(n)) unexpected.push_back(n);
 
-  if (!missing.empty() || !unexpected.empty() || !mismatched.empty() || !bad_dtype.empty() || !duplicate.empty()) {
+  if (!missing.empty() || !unexpected.empty() || !mismatched.empty() || !bad_dtype.empty() || !bad_index.empty() ||
+      !duplicate.empty()) {
     // One line of bounded length: each kind's count and its first three keys.
     std::string msg = source + ": state dict does not match " + model.arch + ":";
     auto add = [&](const char* what, const std::vector<std::string>& v) {
@@ -119,6 +125,7 @@ void load_state_dict(const StateView& model, const NamedTensors& sd_in, const st
     add("unexpected", unexpected);
     add("shape mismatch (file vs model)", mismatched);
     add("bad dtype (want a float type)", bad_dtype);
+    add("index buffer differs from torchvision's I64 one", bad_index);
     add("duplicate", duplicate);
     msg.pop_back();
     fail(msg);
@@ -132,6 +139,7 @@ void load_state_dict(const StateView& model, const NamedTensors& sd_in, const st
       t.data<int64_t>()[0] = (int64_t)v.to(Device::CPU).item();
       return;
     }
+    if (kind == EntryKind::Index) return;  // checked equal above
     Tensor f = v.to(Device::CPU).to(model.dtype);
     if (kind == EntryKind::ConvWeight) f = kcrs_to_krsc(f);
     t.copy_(f.view(t.shape()));
@@ -150,7 +158,7 @@ NamedTensors state_dict(const StateView& model) {
   NamedTensors out;
   model.visit([&](const std::string& name, Tensor& t, EntryKind kind) {
     Tensor c = kind == EntryKind::ConvWeight ? krsc_to_kcrs(t) : t.to(Device::CPU).detach().clone();
-    if (kind != EntryKind::Counter) c = c.to(DType::F32);
+    if (kind != EntryKind::Counter && kind != EntryKind::Index) c = c.to(DType::F32);
     c.set_name(name);
     out.emplace_back(name, c);
   });

@@ -38,7 +38,7 @@ NamedTensors state_dict(const StateView& model);
 // make ONE one-line ish::Error naming `source`, with each kind's count and first three keys; nothing is
 // written unless all keys are good.
 // Float tensors may be F32/F64/F16/BF16 (converted to the model's dtype). num_batches_tracked is optional and kept
-// when present. A "module." prefix on every key is stripped. Tensors are copied into the model's own
+// when present. An Index entry (Swin's relative_position_index) must be I64 and equal the model's own. A "module." prefix on every key is stripped. Tensors are copied into the model's own
 // storage (on its device), so references held elsewhere (an optimizer) stay valid.
 void load_state_dict(ResNet& model, const NamedTensors& sd, const std::string& source,
                      const LoadOptions& opt = {});
@@ -46,7 +46,7 @@ void load_state_dict(ResNet& model, const std::map<std::string, Tensor>& sd, con
                      const LoadOptions& opt = {});
 
 // The model's state in torchvision order, names and layout, as F32 CPU tensors (copies);
-// num_batches_tracked is I64 [].
+// num_batches_tracked is I64 [], an Index entry I64 as the model holds it.
 NamedTensors state_dict(ResNet& model);
 
 // From a file: safetensors or .pth (zip or legacy), detected by content.
