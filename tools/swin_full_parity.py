@@ -1,0 +1,49 @@
+#!/usr/bin/python3
+"""Full-size swin_t parity data (not part of `make test`: torch's fp32 forward of two 224x224 images and
+a 110 MB state dict take a while on a small machine).
+
+    /usr/bin/python3 tools/swin_full_parity.py /tmp/swinfull
+    ISHSCALE_SWIN_FULL=/tmp/swinfull build/ishscale_tests -tc="swin: full-size*" --no-skip
+
+Writes into the folder swin_t.pth (torchvision's init with the LayerNorms, biases and relative position
+bias tables re-randomised so that every term matters, and a wider head so the logits differ) and
+swin_t_golden.safetensors: two N(0,1) images (NCHW and NHWC) with torchvision 0.14's eval logits and
+features (the mean over H, W after `norm`, the head's input)."""
+import os
+import sys
+
+import torch
+import torchvision
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import st_io  # noqa: E402
+
+
+def main(out):
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(16)
+    m = torchvision.models.swin_t()
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if "norm" in name and name.endswith(".weight"):
+                p.uniform_(0.5, 1.5)
+            elif p.dim() == 1:
+                p.normal_(0.0, 0.1)
+            elif "relative_position_bias_table" in name:
+                p.normal_(0.0, 0.5)
+        m.head.weight.normal_(0.0, 768 ** -0.5)
+    m.eval()
+    torch.save(m.state_dict(), os.path.join(out, "swin_t.pth"))
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(17))
+    feats = {}
+    h = m.head.register_forward_hook(lambda mod, i, o: feats.__setitem__("f", i[0]))
+    with torch.no_grad():
+        logits = m(x)
+    h.remove()
+    st_io.save(os.path.join(out, "swin_t_golden.safetensors"),
+               {"x_nchw": x, "x": x.permute(0, 2, 3, 1).contiguous(), "logits": logits, "features": feats["f"]})
+    print(f"wrote {out}: logits std {logits.std():.3f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "build/swin_full")
