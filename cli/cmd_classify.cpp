@@ -30,10 +30,11 @@ constexpr int kTopK = 5;
 void usage() {
   std::printf(
       "usage: ishscale classify --weights W IMG... [--labels FILE] [--dump DIR] [--device cpu|cuda] [--batch-size N]\n"
-      "                         [--threads N] [--arch A] [--width W] [--image-size S] [--resize R] [--max-image-mb N]\n"
-      "                         [--tf32 on|off|all]\n"
-      "  Prints the top-5 (class index, probability) of each image. Preprocessing as torchvision eval: PIL-exact\n"
-      "  decode, resize and centre crop at the model's input size (ImageNet default: %s).\n"
+      "                         [--threads N] [--arch A] [--width W] [--image-size S] [--resize R]\n"
+      "                         [--interpolation bilinear|bicubic] [--max-image-mb N] [--tf32 on|off|all]\n"
+      "  Prints the top-5 (class index, probability) of each image with a ResNet, ViT or Swin. Preprocessing as\n"
+      "  torchvision eval with the weights' own transform: PIL-exact decode, resize and centre crop at the model's\n"
+      "  input size (ImageNet default: %s; swin_t: 232 bicubic).\n"
       "  An unreadable image gets one line on stderr and the others are classified: exit 3 (2 when none was read).\n"
       "%s"
       "  --labels FILE  class names, one a line (as many as the model has classes), printed after each index;\n"
@@ -106,7 +107,7 @@ int cmd_classify(int argc, char** argv) {
   if (!dump.empty()) check_writable_dir(dump, "--dump");
 
   LoadedModel lm = load_model(mf, dev);
-  const int C = lm.model.num_classes(), F = lm.model.feature_dim();
+  const int C = lm.model->num_classes(), F = lm.model->feature_dim();
   ISH_CHECK(names.empty() || (int)names.size() == C, "--labels ", labels_path, ": ", names.size(),
             " names but the model has ", C, " classes");
 
@@ -130,7 +131,7 @@ int cmd_classify(int argc, char** argv) {
     failed += (int64_t)b.skipped.size();
   };
   const eval::FeatureSet f =
-      eval::extract(lm.model, eval::loader_batches(loader, eo.transform, dev, on_batch), (int64_t)images.size());
+      eval::extract(*lm.model, eval::loader_batches(loader, eo.transform, dev, on_batch), (int64_t)images.size());
   const int64_t N = f.size();
   ISH_ASSERT(N == (int64_t)rows.size() && N + failed == (int64_t)images.size());
   const float* logits = N ? f.logits.data<float>() : nullptr;

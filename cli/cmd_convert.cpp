@@ -19,8 +19,9 @@ const char* kHelp =
     "usage: ishscale convert IN OUT.safetensors [--model-only]\n"
     "  Converts a PyTorch checkpoint (zip or legacy format; no Python needed) or a safetensors file to\n"
     "  safetensors. A {\"state_dict\": ...} wrapper and a 'module.' prefix are removed; tensors are written as\n"
-    "  stored. The metadata keeps (or, for a ResNet whose tensors tell it, gains) arch, width, in_channels and\n"
-    "  num_classes, so eval/classify/features need no --arch/--width for the result.\n"
+    "  stored. The metadata keeps (or, where torchvision's tensor names and shapes tell it unambiguously: a\n"
+    "  ResNet, vit_b_16 and the other ViTs, swin_t/s/b) gains arch, num_classes, in_channels and a ResNet's\n"
+    "  width, so eval/classify/features need no --arch/--width for the result.\n"
     "  --model-only   drop a training checkpoint's optimizer entries (optim.*) and resume state\n";
 
 bool is_optim(const std::string& k) { return k.compare(0, 6, "optim.") == 0; }

@@ -53,7 +53,8 @@ void usage() {
       "                          adascale_{a,l}: k1 sizes the perturbed-activation term and k2 the shift term\n"
       "                          (OpenOOD's names; the paper swaps them)\n"
       "  --out DIR               default results/<arch>: ood/<pp>.csv, scores/, results.json, report.html;\n"
-      "                          results.json records the arch, width, image size and resize used. A run\n"
+      "                          results.json records the arch, width (ResNets), image size, resize and\n"
+      "                          interpolation used. A run\n"
       "                          replaces the CSV (and scores/<pp>/) of each detector it runs and keeps the other\n"
       "                          detectors' CSVs (OpenOOD's convention); results.json ('this_run', 'csv') and the\n"
       "                          report say which detectors this run produced and when each CSV was written\n"
@@ -66,6 +67,10 @@ void usage() {
       "  --threads N             the cores it may use, compute and decode together (default 0: all)\n"
       "  --cache-dir DIR         feature cache (default OUT/cache); --recompute ignores it\n"
       "  --strict                abort on a corrupt image instead of skipping and counting it\n"
+      "Models: ResNets, ViTs and Swins (model flags above); a transformer's features (the head's input) are\n"
+      "signed and every detector applies OpenOOD's formula to them as written. ViM's dim grid is OpenOOD's\n"
+      "{256, 1000} less the dims >= the feature size: 768-d features (vit_b_16, swin_t) search {256} alone, which\n"
+      "is what OpenOOD v1.5's sweep keeps for them (dim 1000 leaves an empty null space and NaN scores).\n"
       "Notes: APS keeps the FIRST strict maximum of the ID-val vs OOD-val AUROC (OpenOOD). ACC is the top-1 of\n"
       "the plain logits; results.json also gives each detector's own-prediction accuracy (the SCALE fork's\n"
       "number). Scores the reference leaves NaN (SCALE/ASH-S on an all-zero feature) are -inf and counted.\n"
@@ -172,7 +177,7 @@ int cmd_eval(int argc, char** argv) {
   ro.out.log = ro.cfg.log;
 
   LoadedModel lm = load_model(mf, dev);
-  models::ResNet& model = lm.model;
+  models::Net& model = *lm.model;
   if (out.empty()) {
     out = "results/" + lm.meta.arch;
     check_writable_dir(out, "--out");
@@ -182,11 +187,13 @@ int cmd_eval(int argc, char** argv) {
   ro.extract.transform = lm.transform;
   ro.extract.decode = mf.decode;
   ro.extract.weights_key = eval::file_hash(weights_path);
-  ro.out.info = {{"arch", lm.meta.arch}, {"width", std::to_string(model.config().width)},
-                 {"image_size", std::to_string(lm.transform.crop)}, {"resize", std::to_string(lm.transform.resize)},
+  ro.out.info = {{"arch", lm.meta.arch}, {"image_size", std::to_string(lm.transform.crop)},
+                 {"resize", std::to_string(lm.transform.resize)},
+                 {"interpolation", img::interpolation_name(lm.transform.interpolation)},
                  {"weights", weights_path}, {"weights_hash", ro.extract.weights_key},
                  {"device", device}, {"tf32", tf32}, {"benchmark", bench.empty() ? "custom lists" : bench},
                  {"data_root", root}, {"preprocessing", lm.transform.describe_eval()}};
+  if (model.width() > 0) ro.out.info["width"] = std::to_string(model.width());  // ResNets
   for (auto& c : b.csid)
     if (c.name == "imagenet_c") ro.out.info["preprocessing imagenet_c"] = eval::csid_transform(c.name, ro.extract.transform).describe_eval();
   auto res = eval::run_benchmark(model, b, ro);

@@ -1,4 +1,4 @@
-// ishscale features: run a ResNet over an image list and cache logits, pooled features and labels.
+// ishscale features: run a model (ResNet, ViT, Swin) over an image list and cache logits, features and labels.
 #include <cstdio>
 
 #include "cli/args.h"
@@ -19,8 +19,8 @@ void usage() {
       "  Runs the model over LIST (OpenOOD format; LIST relative to the working directory, the image paths inside\n"
       "  it relative to --data-root, default ./data) with the eval preprocessing at the model's input size and\n"
       "  caches logits, features and labels in --cache-dir (default ./feature_cache), keyed by the weights'\n"
-      "  content hash, the architecture, the list's content and the preprocessing (image size, resize). A cached\n"
-      "  entry is reused unless --recompute.\n"
+      "  content hash, the architecture, the list's content and the preprocessing (image size, resize,\n"
+      "  interpolation). A cached entry is reused unless --recompute.\n"
       "  --dump DIR also writes DIR/{logits,features,labels}.npy. --threads N: the cores it may use, compute and\n"
       "  decode together (0: all). --strict: abort on a corrupt image instead of skipping and counting it.\n"
       "  The cache entry's metadata records the device and the --tf32 setting; on cuda, TF32 results are cached apart.\n"
@@ -61,7 +61,7 @@ int cmd_features(int argc, char** argv) {
   eo.transform = lm.transform;
   eo.weights_key = eval::file_hash(mf.weights);
   eo.label = list_path;
-  eval::Extracted e = eval::extract_features(lm.model, list, eo);
+  eval::Extracted e = eval::extract_features(*lm.model, list, eo);
   std::printf("features: %lld samples [%lld features, %lld logits], %lld files skipped, %s %s\n", (long long)e.f.size(),
               (long long)e.f.features.size(1), (long long)e.f.logits.size(1), (long long)e.skipped,
               e.from_cache ? "reused" : "cached in", e.cache_file.c_str());

@@ -13,6 +13,7 @@
 #include "engine/threads.h"
 #include "models/model_file.h"
 #include "models/resnet.h"
+#include "models/zoo.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
 #include "train/imglist_dataset.h"
@@ -28,6 +29,7 @@ static const char* kHelp =
     "  --train-list LIST, --val-list LIST   OpenOOD image lists ('path label'), relative to the working directory\n"
     "  --data-root DIR                      the folder the image paths inside the lists are relative to\n"
     "  --arch NAME (resnet50)               resnet18|34|50|101|152, or <arch>_cifar (3x3 stem, no max pool);\n"
+    "                                       transformers (vit_b_16, swin_t, ...) are evaluated, not trained here;\n"
     "                                       with --weights: from the file (metadata or tensors)\n"
     "  --weights FILE                       initial weights (.safetensors, .pth, or a training checkpoint whose\n"
     "                                       optimizer state is then ignored); random init without\n"
@@ -61,6 +63,13 @@ static const char* kNotes =
     "the step and the checkpoint holding the last good state. The --tf32 setting is stored in the checkpoints.\n";
 
 namespace {
+
+// train builds ResNets only: a transformer (any name models/zoo.h gives a ViT or Swin family) is one line.
+void refuse_transformer(const std::string& arch, const std::string& who) {
+  const std::string c = models::zoo::canonical(arch);
+  ISH_CHECK(c.empty() || !models::zoo::is_transformer(c), "train: ", who, ": ", arch,
+            " is a transformer; train builds ResNets only (eval, classify and features take ", c, ")");
+}
 
 // The initial model from --weights: architecture and width from the file (flags must agree), classes
 // from the file unless --reset-head re-initialises fc.
@@ -112,6 +121,7 @@ int cmd_train(int argc, char** argv) {
       if (a.flag(f)) std::fprintf(stderr, "warning: %s ignored: --resume uses the checkpoint's config\n", f);
   } else {
     if (a.has("--arch")) given.arch = c.arch = a.get("--arch");
+    refuse_transformer(c.arch, "--arch");
     models::config_for(c.arch);  // an unknown name fails here, listing the known ones
     c.weights = a.get("--weights");
     c.epochs = a.get_int_in("--epochs", c.epochs, 1, 1000000);
@@ -164,6 +174,7 @@ int cmd_train(int argc, char** argv) {
   if (!resume && !c.weights.empty()) {
     wf = std::make_unique<models::WeightsFile>(models::read_weights(c.weights, given));
     if (wf->optim_entries) std::fprintf(stderr, "%s\n", models::optim_note(*wf).c_str());
+    refuse_transformer(wf->meta.arch, c.weights);
     c.arch = wf->meta.arch;
     if (c.image_size == 0) c.image_size = wf->meta.image_size;
   }

@@ -4,6 +4,7 @@
 
 #include "engine/error.h"
 #include "models/model_file.h"
+#include "models/zoo.h"
 
 namespace ish::cli {
 
@@ -12,6 +13,7 @@ ModelFlags parse_model_flags(Args& a) {
   ModelFlags f;
   f.weights = a.get("--weights");
   f.given.arch = a.get("--arch");
+  if (!f.given.arch.empty()) f.given.arch = models::zoo::require(f.given.arch);  // vit-b-16 -> vit_b_16
   if (a.has("--width")) {
     const long long w = a.get_int("--width", 0);
     ISH_CHECK(w >= 1 && w <= 4096, "--width must be in [1, 4096], got ", w);
@@ -26,6 +28,11 @@ ModelFlags parse_model_flags(Args& a) {
     const long long r = a.get_int("--resize", 0);
     ISH_CHECK(r >= 0 && r <= 16384, "--resize must be in [0, 16384] (0: no resize), got ", r);
     f.given.resize = (int)r;
+  }
+  if (a.has("--interpolation")) {
+    f.interpolation = a.get("--interpolation");
+    ISH_CHECK(f.interpolation == "bilinear" || f.interpolation == "bicubic",
+              "--interpolation must be bilinear or bicubic, got '", f.interpolation, "'");
   }
   f.decode = parse_decode_flags(a);
   return f;
@@ -45,12 +52,18 @@ std::string model_flags_help(int indent) {
   const std::string p(indent, ' ');
   return p + "--weights W, --ckpt-path W  safetensors or PyTorch .pth (zip or legacy), torchvision names; a training\n" +
          p + "                            checkpoint (optim.* entries) loads too, its optimizer state ignored\n" +
-         p + "--arch A                    resnet18|34|50|101|152 or <arch>_cifar; needed only for files without\n" +
-         p + "                            metadata and then inferred from the tensors where unambiguous\n" +
-         p + "--width W                   stem width, for files without metadata whose tensors do not tell it\n" +
-         p + "--image-size S              centre crop (default: the file's metadata, else 224)\n" +
+         p + "--arch A                    resnet18|34|50|101|152 or <arch>_cifar, vit_b_16|vit_b_32|vit_l_16|\n" +
+         p + "                            vit_l_32|vit_h_14 (also vit-b-16, ...); needed only for files without\n" +
+         p + "                            metadata, and then inferred from the tensors (torchvision's names) where\n" +
+         p + "                            unambiguous\n" +
+         p + "--width W                   ResNet stem width, for files without metadata whose tensors do not tell it\n" +
+         p + "--image-size S              centre crop (default: the file's metadata, else 224; a ViT: the size\n" +
+         p + "                            its position embedding fits, no other)\n" +
          p + "--resize R                  resize of the short side before the crop (default: the metadata, else\n" +
-         p + "                            int(S*256/224); 0: none)\n" + decode_flags_help(indent);
+         p + "                            the arch's ratio: int(S*256/224), swin_t int(S*232/224); 0: none)\n" +
+         p + "--interpolation F           bilinear|bicubic, the resize filter (PIL-exact; default: the arch's\n" +
+         p + "                            torchvision eval transform: bicubic for swin_t, else bilinear)\n" +
+         decode_flags_help(indent);
 }
 
 std::string decode_flags_help(int indent) {
@@ -70,18 +83,33 @@ LoadedModel load_model(const ModelFlags& f, Device dev) {
             g.image_size, " contradicts the file's metadata image_size=", fm.image_size, " (drop --image-size)");
   ISH_CHECK(g.resize < 0 || fm.resize < 0 || g.resize == fm.resize, f.weights, ": --resize ", g.resize,
             " contradicts the file's metadata resize=", fm.resize, " (drop --resize)");
-  if (g.image_size > 0) m.image_size = g.image_size;
-  ISH_CHECK(m.image_size > 0 || !models::config_for(m.arch).cifar_stem, f.weights, ": ", m.arch,
-            " expects small inputs and the file does not say which: pass --image-size");
-  if (m.image_size <= 0) m.image_size = 224;
-  if (g.resize >= 0) m.resize = g.resize;
-  img::Transform t = img::Transform::imagenet(m.image_size);  // ImageNet normalisation, resize int(S*256/224)
-  if (m.resize >= 0) t.resize = m.resize;
-  m.resize = t.resize;
-  t.validate();
   const int channels = m.in_channels > 0 ? m.in_channels : 3;
   ISH_CHECK(channels == 3, f.weights, ": the model takes ", channels, "-channel input; this command feeds RGB images");
-  return LoadedModel{models::open_model(w, dev), m, t};
+  const bool resnet = models::zoo::family(m.arch) == models::zoo::Family::ResNet;
+  ISH_CHECK(m.image_size > 0 || g.image_size > 0 || !resnet || !models::config_for(m.arch).cifar_stem, f.weights, ": ",
+            m.arch, " expects small inputs and the file does not say which: pass --image-size");
+  std::unique_ptr<models::Net> net = models::zoo::open(w, dev);
+  // The arch's torchvision eval transform, at the crop the flags or the file give (keeping its resize ratio).
+  const img::Transform def = img::Transform::eval_default(m.arch);
+  if (g.image_size > 0) m.image_size = g.image_size;
+  if (m.image_size <= 0) m.image_size = net->input_size() > 0 ? net->input_size() : def.crop;
+  const int need = net->input_size();
+  ISH_CHECK(need <= 0 || m.image_size == need, f.weights, ": ", m.arch, "'s position embedding fits ", need, "x", need,
+            " inputs, not --image-size ", m.image_size, " (drop --image-size)");
+  img::Transform t = def;
+  if (m.image_size != def.crop) {
+    t.crop = m.image_size;
+    t.resize = (int)((int64_t)m.image_size * def.resize / def.crop);  // 224 -> 256: int(S*256/224)
+  }
+  if (g.resize >= 0) m.resize = g.resize;
+  if (m.resize >= 0) t.resize = m.resize;
+  m.resize = t.resize;
+  if (!f.interpolation.empty())
+    t.interpolation = f.interpolation == "bicubic" ? img::Interpolation::Bicubic : img::Interpolation::Bilinear;
+  t.validate();
+  if (m.width <= 0) m.width = net->width();
+  if (m.num_classes <= 0) m.num_classes = net->num_classes();
+  return LoadedModel{std::move(net), m, t};
 }
 
 }  // namespace ish::cli

@@ -1,23 +1,26 @@
 // The model and input flags shared by eval, classify and features (the one place they are parsed and
-// the model is opened): --weights (alias --ckpt-path), --arch, --width, --image-size, --resize and
-// --max-image-mb. Architecture, width and input size come from the file's metadata when it has them
-// (models/model_meta.h); the flags are needed only for files without (torchvision's), and a flag that
-// contradicts the metadata is an error naming both values. Future architectures add their input flags
-// (--interpolation) here.
+// the model is opened): --weights (alias --ckpt-path), --arch, --width, --image-size, --resize,
+// --interpolation and --max-image-mb. Architecture, width and input size come from the file's metadata
+// when it has them (models/model_meta.h); the flags are needed only for files without (torchvision's),
+// and a flag that contradicts the metadata is an error naming both values. The model may be any
+// architecture models/zoo.h knows (ResNets, ViTs, Swins).
 #pragma once
 #include <string>
 
 #include "cli/args.h"
 #include "engine/image/image.h"
 #include "engine/image/transform.h"
+#include <memory>
+
 #include "models/model_meta.h"
-#include "models/resnet.h"
+#include "models/net.h"
 
 namespace ish::cli {
 
 struct ModelFlags {
   std::string weights;
   models::ModelMeta given;  // arch, width, image_size, resize as given ("" / 0 / -1: not given)
+  std::string interpolation;  // --interpolation bilinear|bicubic ("": the arch's default)
   img::DecodeOptions decode;  // --max-image-mb
 };
 // Reads the flags from `a` and checks their ranges (one line each).
@@ -30,13 +33,16 @@ std::string model_flags_help(int indent);
 std::string decode_flags_help(int indent);
 
 struct LoadedModel {
-  models::ResNet model;
+  std::unique_ptr<models::Net> model;
   models::ModelMeta meta;   // resolved (arch, width, classes, image_size, resize)
   img::Transform transform; // the eval preprocessing for this model
 };
 // Opens flags.weights for evaluation on dev: a training checkpoint's optimizer entries are ignored with
-// a one-line note on stderr; the input size comes from the flags, the metadata or the ImageNet default
-// (224 crop after a 256 resize; --image-size S alone resizes to int(S*256/224)).
+// a one-line note on stderr. The preprocessing is the arch's torchvision eval transform
+// (img::Transform::eval_default: crop 224 after a 256 bilinear resize; swin_t 232 bicubic), with the crop
+// from --image-size or the metadata (--image-size S alone keeps the arch's resize ratio: int(S*256/224)),
+// the resize from --resize or the metadata and the filter from --interpolation. A ViT takes only the
+// input size its position embedding was made for; another --image-size is an error.
 LoadedModel load_model(const ModelFlags& flags, Device dev);
 
 }  // namespace ish::cli

@@ -44,7 +44,10 @@ ModelEval evaluate_model(models::ResNet& model, const DemoData& d, const DemoCon
   model.eval();
   auto named = [&](const ImageSet& s) { return eval::NamedSet{s.name, extract(model, s, d, B), nullptr}; };
   eval::EvalInputs in;
-  in.fc = eval::fc_of(model);
+  {
+    auto net = models::view(model);
+    in.fc = eval::fc_of(net);
+  }
   in.id_test = named(d.id_test);
   in.id_val = named(d.id_val);
   in.ood_val = named(d.ood_val);

@@ -137,8 +137,9 @@ Tensor batch_of(const ImageSet& s, const DemoData& d, int64_t begin, int64_t n) 
 
 eval::FeatureSet extract(models::ResNet& model, const ImageSet& s, const DemoData& d, int64_t batch) {
   const int64_t N = s.size();
+  auto net = models::view(model);
   eval::FeatureSet f = eval::extract(
-      model,
+      net,
       [&](const eval::BatchFn& fn) {
         for (int64_t b = 0; b < N; b += batch) {
           const int64_t n = std::min(batch, N - b);

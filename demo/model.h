@@ -40,10 +40,10 @@ PhaseResult train_phase(models::ResNet& model, const DemoData& d, const DemoConf
 // Eval-mode forward over an image set: logits, pooled features, labels (-1 for OOD). CPU tensors.
 eval::FeatureSet extract(models::ResNet& model, const ImageSet& s, const DemoData& d, int64_t batch);
 
-// ODIN's view of the network (eval's ResNetGradNet) with the demo's one-channel normalisation std.
-class DemoGradNet : public eval::ResNetGradNet {
+// ODIN's view of the network (eval's NetGradNet) with the demo's one-channel normalisation std.
+class DemoGradNet : public eval::NetGradNet {
  public:
-  DemoGradNet(models::ResNet& m, double stdv) : eval::ResNetGradNet(m), std_(stdv) {}
+  DemoGradNet(models::ResNet& m, double stdv) : eval::NetGradNet(m), std_(stdv) {}
   std::vector<double> input_std() const override { return {std_}; }
  private:
   double std_;

@@ -133,9 +133,15 @@ class Knn : public ParamDetector {
 // alpha = mean max-logit / mean ||(f-u) NS||; score = logsumexp(z) - alpha ||(f-u) NS||, z = W f + b.
 class Vim : public ParamDetector {
  public:
+  // OpenOOD's vim.yml: dim 256, APS over {256, 1000}. A dim >= the feature size leaves an empty null space
+  // (OpenOOD's scores are then NaN and its APS never keeps that point), so the grid keeps the dims below
+  // it: 768-d features (vit_b_16, swin_t) search {256} alone, OpenOOD v1.5's effective setting for them.
   explicit Vim(Fc fc) : ParamDetector(std::move(fc)) {
     p_ = {{"dim", 256}};
-    grid_ = grid1("dim", {256, 1000});
+    std::vector<double> dims;
+    for (double d : {256.0, 1000.0})
+      if (!fc_.W.defined() || (int64_t)d < feature_dim()) dims.push_back(d);
+    grid_ = grid1("dim", dims);
   }
   std::string name() const override { return "vim"; }
   bool needs_id_train() const override { return true; }

@@ -90,7 +90,7 @@ bool is_cached(const ExtractOptions& opt, const std::string& arch, const img::Im
   return !opt.cache_dir.empty() && !opt.recompute && access(cache_path(opt, arch, list, dev).c_str(), R_OK) == 0;
 }
 
-FeatureSet extract(models::ResNet& model, const BatchSource& batches, int64_t capacity) {
+FeatureSet extract(models::Net& model, const BatchSource& batches, int64_t capacity) {
   const bool was = model.training();
   model.eval();
   NoGradGuard ng;
@@ -136,7 +136,7 @@ BatchSource loader_batches(img::Loader& loader, const img::Transform& t, Device 
   };
 }
 
-Extracted extract_features(models::ResNet& model, const img::ImgList& list, const ExtractOptions& opt) {
+Extracted extract_features(models::Net& model, const img::ImgList& list, const ExtractOptions& opt) {
   ISH_CHECK(opt.batch_size >= 1, "batch size must be >= 1");
   Extracted r;
   const std::string label = opt.label.empty() ? list.file : opt.label;
@@ -197,13 +197,13 @@ ImageStream image_stream(const img::ImgList& list, const ExtractOptions& opt) {
   };
 }
 
-Tensor ResNetGradNet::logits(const Tensor& x) {
+Tensor NetGradNet::logits(const Tensor& x) {
   NoGradGuard ng;
   return m_.forward(x.to(m_.device())).logits.to(Device::CPU);
 }
 
-Tensor ResNetGradNet::input_grad(const Tensor& x, const char* who,
-                                 const std::function<Tensor(const models::ResNet::Output&)>& loss_of) {
+Tensor NetGradNet::input_grad(const Tensor& x, const char* who,
+                                 const std::function<Tensor(const models::Net::Output&)>& loss_of) {
   // Only the input needs a gradient: freeze the parameters for this pass.
   auto params = m_.named_parameters();
   for (auto& [n, p] : params) p.set_requires_grad(false);
@@ -219,8 +219,8 @@ Tensor ResNetGradNet::input_grad(const Tensor& x, const char* who,
   return xi.grad().to(Device::CPU);
 }
 
-Tensor ResNetGradNet::ce_input_grad(const Tensor& x, double T, Tensor* logits) {
-  return input_grad(x, "odin", [&](const models::ResNet::Output& out) {
+Tensor NetGradNet::ce_input_grad(const Tensor& x, double T, Tensor* logits) {
+  return input_grad(x, "odin", [&](const models::Net::Output& out) {
     // argmax is a host op: take it on a host copy, then put the labels beside the logits.
     Tensor y = ops::argmax_last(out.logits.detach().to(Device::CPU));
     if (m_.device() != Device::CPU) y = y.to(m_.device());
@@ -229,7 +229,7 @@ Tensor ResNetGradNet::ce_input_grad(const Tensor& x, double T, Tensor* logits) {
   });
 }
 
-std::vector<double> ResNetGradNet::input_std() const {
+std::vector<double> NetGradNet::input_std() const {
   std::vector<double> s;
   for (int c = 0; c < norm_.channels; c++) s.push_back(norm_.std[c]);
   return s;

@@ -1,11 +1,12 @@
-// Feature extraction, the one place a ResNet is run over inputs for its logits and pooled features:
+// Feature extraction, the one place a model (models::Net: ResNet, ViT, Swin) is run over inputs for its
+// logits and features (the head's input):
 //  - extract(): eval-mode forward over batches from any source (the image loader, in-memory tensors);
 //  - extract_features(): over an image list through the loader, cached on disk. The cache file is keyed
 //    by the weights file's content hash, the architecture, the list (resolved paths and labels, i.e. the
 //    list's content and the data root), the transform's numbers and, on cuda with TF32, the --tf32
 //    setting, so a sweep over detectors never re-runs the network; --recompute forces a fresh pass.
 //    Skipped (corrupt) files are counted; the metadata records the device and the --tf32 setting.
-// Also: an ImageStream over a list (ODIN) and ODIN's InputGradNet for a ResNet.
+// Also: an ImageStream over a list (ODIN) and the InputGradNet of ODIN and AdaSCALE for any models::Net.
 #pragma once
 #include <functional>
 #include <string>
@@ -15,7 +16,9 @@
 #include "engine/image/loader.h"
 #include "engine/image/transform.h"
 #include "eval/detectors.h"
-#include "models/resnet.h"
+#include <memory>
+
+#include "models/net.h"
 
 namespace ish::eval {
 
@@ -24,9 +27,9 @@ namespace ish::eval {
 using BatchFn = std::function<void(const Tensor& x, const std::vector<int64_t>& labels)>;
 using BatchSource = std::function<void(const BatchFn& fn)>;
 
-// Eval-mode forward (no grad) over every batch: logits [N,C], pooled features [N,D], labels [N], CPU
+// Eval-mode forward (no grad) over every batch: logits [N,C], features [N,D], labels [N], CPU
 // tensors in batch order. `capacity` (rows expected, when known) sizes the outputs up front.
-FeatureSet extract(models::ResNet& model, const BatchSource& batches, int64_t capacity = -1);
+FeatureSet extract(models::Net& model, const BatchSource& batches, int64_t capacity = -1);
 
 // A loader's batches as a BatchSource, as tensors on dev. on_batch (optional) sees each batch first,
 // including one whose files were all skipped.
@@ -56,7 +59,7 @@ struct Extracted {
   std::string cache_file;    // where it is (or would be) cached
 };
 
-Extracted extract_features(models::ResNet& model, const img::ImgList& list, const ExtractOptions& opt);
+Extracted extract_features(models::Net& model, const img::ImgList& list, const ExtractOptions& opt);
 
 // 128-bit content hash (two FNV-1a 64 lanes) of a file, as 32 hex digits.
 std::string file_hash(const std::string& path);
@@ -72,13 +75,19 @@ bool is_cached(const ExtractOptions& opt, const std::string& arch, const img::Im
 // The list's images, preprocessed as for extraction, in batches of batch_size (skips as the loader does).
 ImageStream image_stream(const img::ImgList& list, const ExtractOptions& opt);
 
-// ODIN on a ResNet: forward (eval mode) and the input gradient of mean CE(argmax z, z/T) via autograd,
-// on the model's device (inputs are moved there; results come back as CPU tensors). Parameter
-// gradients are switched off for the backward and restored afterwards. input_std() is the transform's.
-class ResNetGradNet : public InputGradNet {
+// The network passes of ODIN and AdaSCALE on any models::Net: forward (eval mode) and input gradients
+// via autograd, on the model's device (inputs are moved there; results come back as CPU tensors).
+// Parameter gradients are switched off for each backward and restored afterwards. Every sample's
+// gradient is its own (BatchNorm in eval mode, LayerNorm and attention within a sample), so a batch's
+// summed loss gives per-sample gradients. input_std() is the transform's.
+class NetGradNet : public InputGradNet {
  public:
-  explicit ResNetGradNet(models::ResNet& m, const img::Transform& t = img::Transform()) : m_(m), norm_(t.norm) {}
+  explicit NetGradNet(models::Net& m, const img::Transform& t = img::Transform()) : m_(m), norm_(t.norm) {}
+  // Over a ResNet the caller keeps (held through a models::view).
+  explicit NetGradNet(models::ResNet& m, const img::Transform& t = img::Transform())
+      : own_(std::make_unique<models::NetOf<models::ResNet&>>(m)), m_(*own_), norm_(t.norm) {}
   Tensor logits(const Tensor& x) override;
+  // ODIN: the input gradient of mean CE(argmax z, z/T).
   Tensor ce_input_grad(const Tensor& x, double T, Tensor* logits) override;
   std::vector<double> input_std() const override;
   // AdaSCALE (defined in eval/adascale_net.cpp)
@@ -89,8 +98,9 @@ class ResNetGradNet : public InputGradNet {
   // The gradient of loss_of(forward(x)) to x (on the CPU), the parameters frozen for the pass; `who`
   // names the detector in the error when no gradient reaches the input.
   Tensor input_grad(const Tensor& x, const char* who,
-                    const std::function<Tensor(const models::ResNet::Output&)>& loss_of);
-  models::ResNet& m_;
+                    const std::function<Tensor(const models::Net::Output&)>& loss_of);
+  std::unique_ptr<models::Net> own_;
+  models::Net& m_;
   img::Normalize norm_;
 };
 

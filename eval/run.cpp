@@ -11,13 +11,10 @@
 
 namespace ish::eval {
 
-Fc fc_of(models::ResNet& m) {
+Fc fc_of(models::Net& m) {
   Fc fc;
-  m.visit([&](const std::string& name, Tensor& t, models::EntryKind) {
-    if (name == "fc.weight") fc.W = t.to(Device::CPU).clone();
-    if (name == "fc.bias") fc.b = t.to(Device::CPU).clone();
-  });
-  ISH_ASSERT(fc.W.defined() && fc.b.defined());
+  fc.W = m.head_weight().to(Device::CPU).clone();
+  fc.b = m.head_bias().to(Device::CPU).clone();
   return fc;
 }
 
@@ -39,7 +36,7 @@ ListBenchmark imagenet_benchmark(const std::string& data_root) {
   return b;
 }
 
-std::vector<PPResult> run_benchmark(models::ResNet& model, const ListBenchmark& b, RunOptions& opt) {
+std::vector<PPResult> run_benchmark(models::Net& model, const ListBenchmark& b, RunOptions& opt) {
   ISH_CHECK(b.id_test.defined(), "eval: no ID test list (--id-test or --benchmark)");
   ISH_CHECK(!b.near.empty() || !b.far.empty(), "eval: no OOD test list (--near/--far or --benchmark)");
   auto log = [&](const std::string& s) { if (opt.cfg.log) opt.cfg.log(s); };
@@ -48,7 +45,7 @@ std::vector<PPResult> run_benchmark(models::ResNet& model, const ListBenchmark& 
   model.eval();
   EvalInputs in;
   in.fc = fc_of(model);
-  ResNetGradNet net(model);  // only odin calls it
+  NetGradNet net(model, opt.extract.transform);  // only odin and adascale call it
   in.net = &net;
   // Built once: asked what they need here, then fitted, tuned and scored by evaluate().
   auto detectors = make_detectors(opt.cfg.postprocessors, in.fc, &net);

@@ -9,7 +9,7 @@
 
 #include "eval/benchmark.h"
 #include "eval/features.h"
-#include "models/resnet.h"
+#include "models/net.h"
 
 namespace ish::eval {
 
@@ -51,13 +51,14 @@ struct RunOptions {
   OutputOptions out;
 };
 
-// The fc layer of a ResNet as the detectors take it (CPU copies of fc.weight and fc.bias).
-Fc fc_of(models::ResNet& model);
+// The model's linear head as the detectors take it (CPU copies of its weight and bias: ResNet fc,
+// ViT heads.head, Swin head).
+Fc fc_of(models::Net& model);
 
 // Checks every list the postprocessors need (check_lists; all problems at once, then ish::Error), extracts
 // (or loads from the cache) their features, builds each detector once and evaluates them (evaluate()),
 // then writes the outputs. Fills opt.out.counts, skipped_files and failed (the detectors that could not
 // run; the others' results are returned and written).
-std::vector<PPResult> run_benchmark(models::ResNet& model, const ListBenchmark& b, RunOptions& opt);
+std::vector<PPResult> run_benchmark(models::Net& model, const ListBenchmark& b, RunOptions& opt);
 
 }  // namespace ish::eval

@@ -5,6 +5,8 @@
 #include <cstdlib>
 
 #include "engine/error.h"
+#include "models/vit.h"
+#include "models/zoo.h"
 #include "weights/text.h"
 
 namespace ish::models {
@@ -19,9 +21,94 @@ std::string join(const std::vector<std::string>& v) {
   return r;
 }
 
-bool known(const std::string& arch) {
-  auto k = known_archs();
-  return std::find(k.begin(), k.end(), arch) != k.end();
+// "encoder.layers.encoder_layer_7.ln_1.weight" -> 7, rest "ln_1.weight"; -1 for other names.
+int parse_vit_layer(const std::string& name, std::string* rest) {
+  const std::string p = "encoder.layers.encoder_layer_";
+  if (!starts_with(name, p)) return -1;
+  size_t i = p.size(), j = i;
+  while (j < name.size() && j - i < 6 && name[j] >= '0' && name[j] <= '9') j++;
+  if (j == i || j >= name.size() || name[j] != '.') return -1;
+  *rest = name.substr(j + 1);
+  return std::atoi(name.substr(i, j - i).c_str());
+}
+
+// torchvision's VisionTransformer names. Returns false when none is present.
+bool infer_vit(const ShapeList& entries, Inferred* r) {
+  int hidden = 0, patch = 0, layers = 0, mlp = 0, positions = 0;
+  bool any = false;
+  for (auto& [name, shape] : entries) {
+    std::string rest;
+    const int l = parse_vit_layer(name, &rest);
+    if (name == "conv_proj.weight" && shape.size() == 4) {
+      any = true;
+      hidden = (int)shape[0];
+      r->in_channels = (int)shape[1];
+      patch = shape[2] == shape[3] ? (int)shape[2] : -1;
+    } else if (name == "encoder.pos_embedding" && shape.size() == 3) {
+      any = true;
+      positions = (int)shape[1];
+    } else if (name == "heads.head.weight" && shape.size() == 2) {
+      r->num_classes = (int)shape[0];
+    } else if (l >= 0) {
+      any = true;
+      layers = std::max(layers, l + 1);
+      if ((rest == "mlp.0.weight" || rest == "mlp.linear_1.weight") && shape.size() == 2) mlp = (int)shape[0];
+    }
+  }
+  if (!any) return false;
+  // L = (S/P)^2 + 1 positions (the class token first)
+  int grid = 0;
+  while (positions > 1 && (grid + 1) * (grid + 1) <= positions - 1) grid++;
+  const bool square = positions > 1 && grid * grid == positions - 1;
+  if (square && patch > 0) r->image_size = grid * patch;
+  r->seen = str("vit: patch ", patch > 0 ? std::to_string(patch) : std::string("?"), ", hidden ", hidden, ", ", layers,
+                " layers, mlp ", mlp, ", ",
+                r->image_size ? str(r->image_size, "x", r->image_size, " input") : str(positions, " positions"));
+  for (const std::string& arch : vit_archs()) {
+    const ViTConfig c = vit_config_for(arch);
+    bool ok = (hidden == 0 || hidden == c.hidden_dim) && (patch == 0 || patch == c.patch_size);
+    ok = ok && (layers == 0 || layers == c.num_layers) && (mlp == 0 || mlp == c.mlp_dim);
+    ok = ok && (positions == 0 || r->image_size > 0);
+    if (ok) r->archs.push_back(arch);
+  }
+  return true;
+}
+
+// torchvision's SwinTransformer (v1) names: features.0.0 the patch embedding; stages at features.1, 3,
+// 5, 7 (PatchMerging between them). Returns false when none is present.
+bool infer_swin(const ShapeList& entries, Inferred* r) {
+  struct SwinShape { const char* name; int embed; int depths[4]; };
+  static const SwinShape kSwin[] = {{"swin_t", 96, {2, 2, 6, 2}}, {"swin_s", 96, {2, 2, 18, 2}}, {"swin_b", 128, {2, 2, 18, 2}}};
+  int embed = 0, patch = 0, depths[4] = {0, 0, 0, 0};
+  bool any = false;
+  for (auto& [name, shape] : entries) {
+    if (name == "features.0.0.weight" && shape.size() == 4) {
+      embed = (int)shape[0];
+      r->in_channels = (int)shape[1];
+      patch = shape[2] == shape[3] ? (int)shape[2] : -1;
+    } else if (name == "head.weight" && shape.size() == 2) {
+      r->num_classes = (int)shape[0];
+    }
+    // features.<1|3|5|7>.<block>.attn.relative_position_bias_table
+    const std::string tail = ".attn.relative_position_bias_table";
+    if (!starts_with(name, "features.") || name.size() < 12 || name.compare(name.size() - tail.size(), tail.size(), tail) != 0)
+      continue;
+    const int s = name[9] - '0';
+    if (name[10] != '.' || s < 1 || s > 7 || s % 2 == 0) continue;
+    const int b = std::atoi(name.c_str() + 11);
+    any = true;
+    depths[(s - 1) / 2] = std::max(depths[(s - 1) / 2], b + 1);
+  }
+  if (!any) return false;
+  r->seen = str("swin: embed ", embed, ", patch ", patch, ", depths ", depths[0], ",", depths[1], ",", depths[2], ",",
+                depths[3]);
+  for (const SwinShape& k : kSwin) {
+    if (zoo::canonical(k.name).empty()) continue;  // not built in this version
+    bool ok = (embed == 0 || embed == k.embed) && (patch == 0 || patch == 4);
+    for (int s = 0; s < 4; s++) ok = ok && (depths[s] == 0 || depths[s] == k.depths[s]);
+    if (ok) r->archs.push_back(k.name);
+  }
+  return true;
 }
 
 // A metadata integer in [lo, hi]; absent keeps `def`.
@@ -56,7 +143,7 @@ ModelMeta read_model_meta(const std::map<std::string, std::string>& md, const st
   ModelMeta m;
   auto a = md.find("arch");
   // An arch this build does not know (another tool's name) is treated as absent: inference decides.
-  if (a != md.end() && known(a->second)) m.arch = a->second;
+  if (a != md.end()) m.arch = zoo::canonical(a->second);
   m.width = meta_int(md, "width", 1, 4096, 0, source);
   m.in_channels = meta_int(md, "in_channels", 1, 64, 0, source);
   m.num_classes = meta_int(md, "num_classes", 1, 1 << 24, 0, source);
@@ -93,6 +180,7 @@ ResNetConfig config_of(const ModelMeta& m) {
 
 Inferred infer_arch(const ShapeList& entries) {
   Inferred r;
+  if (infer_vit(entries, &r) || infer_swin(entries, &r)) return r;
   int stem = 0;              // conv1's kernel size (0: no conv1.weight)
   int bottleneck = -1;       // -1 unknown, 0 basic, 1 bottleneck
   int blocks[4] = {0, 0, 0, 0};
@@ -132,19 +220,21 @@ ModelMeta resolve_model(const ModelMeta& file, const Inferred& inf, const ModelM
   ModelMeta r = file;
   const bool inferred_one = inf.archs.size() == 1;
   if (!given.arch.empty()) {
-    config_for(given.arch);  // an unknown name: one line listing the known ones
-    ISH_CHECK(file.arch.empty() || file.arch == given.arch, path, ": --arch ", given.arch,
+    const std::string arch = zoo::require(given.arch);  // an unknown name: one line listing the known ones
+    ISH_CHECK(file.arch.empty() || file.arch == arch, path, ": --arch ", given.arch,
               " contradicts the file's metadata arch=", file.arch, " (drop --arch)");
     ISH_CHECK(!file.arch.empty() || inf.archs.empty() ||
-                  std::find(inf.archs.begin(), inf.archs.end(), given.arch) != inf.archs.end(),
+                  std::find(inf.archs.begin(), inf.archs.end(), arch) != inf.archs.end(),
               path, ": its tensors (", inf.seen, ") are ", join(inf.archs), ", not --arch ", given.arch);
-    r.arch = given.arch;
+    r.arch = arch;
   } else if (r.arch.empty()) {
     ISH_CHECK(!inf.archs.empty(), path, ": no known architecture matches its tensors (", inf.seen,
-              "); pass --arch (known: ", join(known_archs()), ")");
+              "); pass --arch (known: ", zoo::archs_help(), ")");
     ISH_CHECK(inferred_one, path, ": its tensors (", inf.seen, ") match ", join(inf.archs), "; pass --arch to choose");
     r.arch = inf.archs[0];
   }
+  ISH_CHECK(given.width <= 0 || zoo::family(r.arch) == zoo::Family::ResNet, path, ": --width applies to ResNets, not ",
+            r.arch);
   if (given.width > 0) {
     ISH_CHECK(file.width == 0 || file.width == given.width, path, ": --width ", given.width,
               " contradicts the file's metadata width=", file.width, " (drop --width)");

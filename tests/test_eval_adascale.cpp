@@ -89,7 +89,7 @@ struct Run {
 };
 [[maybe_unused]] Run run_on(Setup& S, Device dev, const std::string& set) {
   S.model.to(dev);
-  eval::ResNetGradNet net(S.model);
+  eval::NetGradNet net(S.model);
   eval::Fc fc = fc_of(S.model);
   auto det = eval::make_detector("adascale_a", fc, &net);
   det->set_save_aux(true);
@@ -148,7 +148,7 @@ TEST_CASE("eval adascale pieces: mask, sign(0), ECDF steps, the 36 pairs") {
 TEST_CASE("eval adascale on a random resnet18: the shift against PyTorch, everything after f' against the reference") {
   Setup S;
   const int64_t D = S.model.feature_dim();
-  eval::ResNetGradNet net(S.model);
+  eval::NetGradNet net(S.model);
   eval::Fc fc = fc_of(S.model);
   auto A = eval::make_detector("adascale_a", fc, &net);
   auto Lx = eval::make_detector("adascale_l", fc, &net);

@@ -58,7 +58,8 @@ TEST_CASE("eval end to end on real and synthetic JPEGs matches torchvision + the
   ro.cfg.fixed = {{"knn", {{"K", 3}}}, {"vim", {{"dim", 4}}}};
   ro.out.out_dir = out;
   ro.out.save_score = true;
-  auto res = eval::run_benchmark(model, b, ro);
+  auto net = models::view(model);
+  auto res = eval::run_benchmark(net, b, ro);
   REQUIRE(res.size() == ro.cfg.postprocessors.size());
   CHECK(ro.out.skipped_files.at("far/farA") == 1);  // the truncated JPEG
   CHECK(ro.out.counts.at("far/farA") == 2);
@@ -83,9 +84,9 @@ TEST_CASE("eval end to end on real and synthetic JPEGs matches torchvision + the
   CHECK(exists(out + "/results.json"));
   CHECK(exists(out + "/report.html"));
 
-  // ODIN re-runs the network with a backward to the input (ResNetGradNet over engine autograd).
+  // ODIN re-runs the network with a backward to the input (NetGradNet over engine autograd).
   {
-    eval::ResNetGradNet net(model);
+    eval::NetGradNet net(model);
     img::ImgList list = img::read_imglist(data + "/id_test.txt", data);
     eval::ImageStream s = eval::image_stream(list, ro.extract);
     eval::Fc fc{Tensor(), Tensor()};
@@ -106,7 +107,7 @@ TEST_CASE("eval end to end on real and synthetic JPEGs matches torchvision + the
   eo.recompute = false;
   for (const char* name : {"id_test", "near_a", "far_a"}) {
     img::ImgList list = img::read_imglist(data + "/" + name + ".txt", data);
-    eval::Extracted x = eval::extract_features(model, list, eo);
+    eval::Extracted x = eval::extract_features(net, list, eo);
     CHECK(x.from_cache);
     test::check_close(x.f.features, E.at(std::string(name) + ".features"), 0, 1e-4 * 3, std::string(name) + " features");
     CHECK(test::rel_error(x.f.features, E.at(std::string(name) + ".features")) <= 1e-4);  // logits/features: 1e-4 (issue 4)

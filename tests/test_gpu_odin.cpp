@@ -1,5 +1,5 @@
 // ODIN on cuda against the CPU: the same small ResNet (same seed) scored through the public eval
-// API (ResNetGradNet + make_detector("odin")) on both devices. The GPU run goes through eval-mode
+// API (NetGradNet + make_detector("odin")) on both devices. The GPU run goes through eval-mode
 // BN backward and the argmax/label path on the device; strict fp32 (TF32 off) on both sides.
 #ifdef ISHSCALE_CUDA
 #include "engine/device_options.h"
@@ -36,7 +36,7 @@ TEST_CASE("gpu odin: scores on cuda match the CPU (small ResNet, eval mode)") {
   eval::ImageStream stream = [&](const std::function<void(const Tensor&, int64_t)>& fn) {
     for (int64_t i = 0; i < imgs.size(0); i += 4) fn(imgs.narrow0(i, std::min<int64_t>(4, imgs.size(0) - i)), i);
   };
-  eval::ResNetGradNet cpu_net(cpu_m), gpu_net(gpu_m);
+  eval::NetGradNet cpu_net(cpu_m), gpu_net(gpu_m);
   auto cpu_odin = eval::make_detector("odin", fc, &cpu_net), gpu_odin = eval::make_detector("odin", fc, &gpu_net);
   for (const eval::HParams& p : {eval::HParams{{"temperature", 1000}, {"noise", 0.0014}},
                                  eval::HParams{{"temperature", 1}, {"noise", 0.0}}}) {

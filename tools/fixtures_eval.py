@@ -215,6 +215,7 @@ def make(out_dir):
     _detectors2_goldens(out_dir)
     _adascale_goldens(out_dir)
     _e2e(out_dir)
+    _e2e_transformers(out_dir)
 
 
 
@@ -327,6 +328,115 @@ def _e2e(out):
     x = torch.stack(xs).permute(0, 2, 3, 1).contiguous().numpy()
     E["odin.id_test.conf"], E["odin.id_test.pred"] = ref.odin(net, x, 1000.0, 0.0014)
     st_io.save(os.path.join(base, "expected.safetensors"), E)
+
+
+# ----------------------------------------------------------------------------- end to end, transformers
+# Reduced torchvision ViT and Swin (random weights, LayerNorms/biases/head re-randomised so the logits
+# differ) over the same lists at a 32x32 crop, with each arch's eval transform scaled to it: ViT Resize(36)
+# bilinear (int(32*256/224)), Swin Resize(33) bicubic (int(32*232/224)). Their features (the head's input)
+# are signed. The C++ test builds the same configs (tests/test_eval_transformers.cpp).
+TF_VIT = dict(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64, num_classes=10)
+TF_SWIN = dict(patch_size=[4, 4], embed_dim=16, depths=[2, 2], num_heads=[2, 4], window_size=[4, 4],
+               stochastic_depth_prob=0.0, num_classes=10)
+TF_DETECTORS = ["msp", "mls", "ebo", "gen", "react", "ash", "ash_p", "ash_s", "scale", "knn", "vim", "mds", "nci",
+                "fdbd", "nnguide", "caref", "cadref", "optfs"]
+TF_BATCH = 4  # the loader batch (NNGuide's bank rule)
+
+
+def _randomise(model, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() == 1 and name.endswith("weight"):  # the LayerNorms' gains
+                p.copy_(0.5 + torch.rand(p.shape, generator=g))
+            elif p.dim() == 1 or name == "class_token":
+                p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+            elif "relative_position_bias_table" in name:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+            elif name.startswith("head") and name.endswith("weight"):
+                p.copy_(torch.randn(p.shape, generator=g) * p.shape[1] ** -0.5 * 3)
+    model.eval()
+
+
+def _tf_model(kind):
+    import torchvision
+    torch.manual_seed(11 if kind == "vit" else 12)
+    if kind == "vit":
+        m = torchvision.models.VisionTransformer(**TF_VIT)
+    else:
+        m = torchvision.models.SwinTransformer(**TF_SWIN)
+    _randomise(m, 13 if kind == "vit" else 14)
+    return m
+
+
+def _tf_forward(kind, m, x):
+    """logits, features (ViT: the class token after encoder.ln; Swin: the pooled output of norm)."""
+    if kind == "vit":
+        h = m._process_input(x)
+        h = torch.cat([m.class_token.expand(h.shape[0], -1, -1), h], dim=1)
+        f = m.encoder(h)[:, 0]
+        return m.heads(f), f
+    h = m.permute(m.norm(m.features(x)))
+    f = torch.flatten(m.avgpool(h), 1)
+    return m.head(f), f
+
+
+def _e2e_transformers(out):
+    import torchvision.transforms as T
+    from PIL import Image
+    base = os.path.join(out, "eval_e2e")
+    imgdir = os.path.join(base, "data", "images", "e2e")
+    norm = T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+    for kind, resize, interp in (("vit", 36, T.InterpolationMode.BILINEAR), ("swin", 33, T.InterpolationMode.BICUBIC)):
+        m = _tf_model(kind)
+        st_io.save(os.path.join(base, f"{kind}_tiny.safetensors"), m.state_dict())
+        tf = T.Compose([T.Resize(resize, interpolation=interp), T.CenterCrop(32), T.ToTensor(), norm])
+        sets, E = {}, {}
+        with torch.no_grad():
+            for name, items in E2E_LISTS.items():
+                xs, labels = [], []
+                for im, lab in items:
+                    try:
+                        img = Image.open(os.path.join(imgdir, im + ".jpg")).convert("RGB")
+                    except OSError:
+                        continue  # the truncated JPEG, skipped by both sides
+                    xs.append(tf(img))
+                    labels.append(lab)
+                z, f = _tf_forward(kind, m, torch.stack(xs))
+                sets[name] = {"logits": z.numpy(), "features": f.numpy(), "labels": np.array(labels, np.int64)}
+                for k, v in sets[name].items():
+                    E[f"{name}.{k}"] = v
+        head = m.heads.head if kind == "vit" else m.head
+        W = head.weight.detach().numpy().astype(np.float32)
+        b = head.bias.detach().numpy().astype(np.float32)
+        tr = sets["id_train"]
+        assert (tr["features"] < 0).any(), "transformer features must be signed"
+        vim = ref.Vim(W, b, tr["features"])
+        mds = ref.Mds(tr["features"], tr["labels"], W.shape[0])
+        thr = ref.react_threshold(sets["id_val"]["features"], 85)
+        mu = ref.train_mean(tr["features"])
+        means = ref.class_means_by_prediction(tr["features"], tr["logits"], W.shape[0])
+        optfs = ref.OptFS(W, tr["features"], tr["logits"])
+        for s_ in ("id_test", "near_a", "far_a"):
+            a, z = sets[s_]["features"], sets[s_]["logits"]
+            res = {"msp": ref.msp(z), "mls": ref.mls(z), "ebo": ref.ebo(z), "gen": ref.gen(z, 0.1, 100),
+                   "react": ref.react(a, W, b, thr), "ash": ref.ash_b(a, W, b, 85), "ash_p": ref.ash_p(a, W, b, 85),
+                   "ash_s": ref.ash_s(a, W, b, 85), "scale": ref.scale(a, W, b, 85),
+                   "knn": ref.knn(a, z, tr["features"], 3), "vim": vim.score(a, 8), "mds": mds.score(a, z),
+                   "nci": ref.nci(a, z, W, mu, 1e-4), "fdbd": ref.fdbd(a, z, W, mu, 1),
+                   "nnguide": ref.nnguide(a, z, tr["features"], tr["logits"], 2, 0.01, TF_BATCH),
+                   "caref": ref.caref(a, z, means), "cadref": ref.cadref(a, z, W, means, tr["logits"], "Energy"),
+                   "optfs": optfs.score(a, z, W, b)}
+            assert sorted(res) == sorted(TF_DETECTORS)
+            for det, (conf, pred) in res.items():
+                E[f"{det}.{s_}.conf"] = np.asarray(conf, np.float64)
+                E[f"{det}.{s_}.pred"] = np.asarray(pred, np.int64)
+        # ODIN through the network (NHWC input, as the C++ side feeds it), on the ID test images.
+        net = lambda x, m=m: m(x.permute(0, 3, 1, 2))  # noqa: E731
+        xs = [tf(Image.open(os.path.join(imgdir, im + ".jpg")).convert("RGB")) for im, _ in E2E_LISTS["id_test"]]
+        x = torch.stack(xs).permute(0, 2, 3, 1).contiguous().numpy()
+        E["odin.id_test.conf"], E["odin.id_test.pred"] = ref.odin(net, x, 1000.0, 0.0014)
+        st_io.save(os.path.join(base, f"{kind}_expected.safetensors"), E)
 
 
 # ----------------------------------------------------------------------------- detectors after SCALE
