@@ -34,7 +34,8 @@ void usage() {
       "                         [--interpolation bilinear|bicubic] [--max-image-mb N] [--tf32 on|off|all]\n"
       "  Prints the top-5 (class index, probability) of each image with a ResNet, ViT or Swin. Preprocessing as\n"
       "  torchvision eval with the weights' own transform: PIL-exact decode, resize and centre crop at the model's\n"
-      "  input size (ImageNet default: %s; swin_t: 232 bicubic).\n"
+      "  input size. ResNets and ViTs: %s;\n"
+      "  swin_t: %s.\n"
       "  An unreadable image gets one line on stderr and the others are classified: exit 3 (2 when none was read).\n"
       "%s"
       "  --labels FILE  class names, one a line (as many as the model has classes), printed after each index;\n"
@@ -44,7 +45,8 @@ void usage() {
       "  --device       cpu (default) or cuda\n"
       "  --batch-size   images per forward (default 16)\n"
       "  --threads      the cores it may use, compute and decode together (default 0: all)\n",
-      img::Transform::eval_default("resnet50").describe_eval().c_str(), model_flags_help(2).c_str());
+      img::Transform::eval_default("resnet50").describe_eval().c_str(),
+      img::Transform::eval_default("swin_t").describe_eval().c_str(), model_flags_help(2).c_str());
   std::fputs(kTf32Help, stdout);
 }
 

@@ -53,9 +53,9 @@ std::string model_flags_help(int indent) {
   return p + "--weights W, --ckpt-path W  safetensors or PyTorch .pth (zip or legacy), torchvision names; a training\n" +
          p + "                            checkpoint (optim.* entries) loads too, its optimizer state ignored\n" +
          p + "--arch A                    resnet18|34|50|101|152 or <arch>_cifar, vit_b_16|vit_b_32|vit_l_16|\n" +
-         p + "                            vit_l_32|vit_h_14 (also vit-b-16, ...); needed only for files without\n" +
-         p + "                            metadata, and then inferred from the tensors (torchvision's names) where\n" +
-         p + "                            unambiguous\n" +
+         p + "                            vit_l_32|vit_h_14, swin_t|swin_s|swin_b (also vit-b-16, swin-t, ...);\n" +
+         p + "                            needed only for files without metadata, and then inferred from the\n" +
+         p + "                            tensors (torchvision's names) where unambiguous\n" +
          p + "--width W                   ResNet stem width, for files without metadata whose tensors do not tell it\n" +
          p + "--image-size S              centre crop (default: the file's metadata, else 224; a ViT: the size\n" +
          p + "                            its position embedding fits, no other)\n" +

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "engine/error.h"
+#include "models/swin.h"
 #include "models/vit.h"
 #include "models/zoo.h"
 #include "weights/text.h"
@@ -77,8 +78,6 @@ bool infer_vit(const ShapeList& entries, Inferred* r) {
 // torchvision's SwinTransformer (v1) names: features.0.0 the patch embedding; stages at features.1, 3,
 // 5, 7 (PatchMerging between them). Returns false when none is present.
 bool infer_swin(const ShapeList& entries, Inferred* r) {
-  struct SwinShape { const char* name; int embed; int depths[4]; };
-  static const SwinShape kSwin[] = {{"swin_t", 96, {2, 2, 6, 2}}, {"swin_s", 96, {2, 2, 18, 2}}, {"swin_b", 128, {2, 2, 18, 2}}};
   int embed = 0, patch = 0, depths[4] = {0, 0, 0, 0};
   bool any = false;
   for (auto& [name, shape] : entries) {
@@ -91,7 +90,8 @@ bool infer_swin(const ShapeList& entries, Inferred* r) {
     }
     // features.<1|3|5|7>.<block>.attn.relative_position_bias_table
     const std::string tail = ".attn.relative_position_bias_table";
-    if (!starts_with(name, "features.") || name.size() < 12 || name.compare(name.size() - tail.size(), tail.size(), tail) != 0)
+    if (!starts_with(name, "features.") || name.size() < 11 + tail.size() ||
+        name.compare(name.size() - tail.size(), tail.size(), tail) != 0)
       continue;
     const int s = name[9] - '0';
     if (name[10] != '.' || s < 1 || s > 7 || s % 2 == 0) continue;
@@ -102,11 +102,11 @@ bool infer_swin(const ShapeList& entries, Inferred* r) {
   if (!any) return false;
   r->seen = str("swin: embed ", embed, ", patch ", patch, ", depths ", depths[0], ",", depths[1], ",", depths[2], ",",
                 depths[3]);
-  for (const SwinShape& k : kSwin) {
-    if (zoo::canonical(k.name).empty()) continue;  // not built in this version
-    bool ok = (embed == 0 || embed == k.embed) && (patch == 0 || patch == 4);
-    for (int s = 0; s < 4; s++) ok = ok && (depths[s] == 0 || depths[s] == k.depths[s]);
-    if (ok) r->archs.push_back(k.name);
+  for (const std::string& arch : swin_archs()) {
+    const SwinConfig c = swin_config_for(arch);
+    bool ok = (embed == 0 || embed == c.embed_dim) && (patch == 0 || patch == c.patch_size) && c.depths.size() == 4;
+    for (int s = 0; s < 4 && ok; s++) ok = depths[s] == 0 || depths[s] == c.depths[s];
+    if (ok) r->archs.push_back(arch);
   }
   return true;
 }

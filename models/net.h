@@ -2,7 +2,8 @@
 // family (ResNet, VisionTransformer, SwinTransformer): forward -> {logits, features}, the linear head's
 // tensors, device/dtype moves and the state visitor. The models themselves stay plain classes (no
 // virtuals: fuzz/ stubs ResNet); NetOf<M> adapts one, holding it by value (NetOf<M>) or by reference
-// (NetOf<M&>, for a caller that owns its model).
+// (NetOf<M&>, for a caller that owns its model). Another family adds a NetTraits specialisation and its
+// cases in models/zoo.cpp.
 //
 //   std::unique_ptr<Net> n = models::wrap(VisionTransformer::create("vit_b_16"));
 //   auto v = models::view(resnet);   // a Net& over a ResNet the caller keeps
@@ -15,6 +16,7 @@
 #include <utility>
 
 #include "models/resnet.h"
+#include "models/swin.h"
 #include "models/vit.h"
 
 namespace ish::models {
@@ -74,6 +76,14 @@ struct NetTraits<VisionTransformer> {
   static constexpr const char* head = "heads.head";
   static int input_size(const VisionTransformer& m) { return m.config().image_size; }
   static int width(const VisionTransformer&) { return 0; }
+};
+
+template <>
+struct NetTraits<SwinTransformer> {
+  static constexpr const char* family = "swin";
+  static constexpr const char* head = "head";
+  static int input_size(const SwinTransformer&) { return 0; }  // windows pad: any size of at least one patch
+  static int width(const SwinTransformer&) { return 0; }
 };
 
 // H is the model class (held by value) or a reference to it (held by reference).

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/error.h"
+#include "models/swin.h"
 #include "models/vit.h"
 
 namespace ish::models::zoo {
@@ -50,13 +51,14 @@ const char* family_name(Family f) {
 std::vector<std::string> archs() {
   std::vector<std::string> v = known_archs();
   for (auto& a : vit_archs()) v.push_back(a);
+  for (auto& a : swin_archs()) v.push_back(a);
   return v;
 }
 
 std::string canonical(const std::string& name) {
   if (contains(known_archs(), name)) return name;  // ResNet names have no '-' spelling
   const std::string u = underscores(name);
-  if (contains(vit_archs(), u)) return u;
+  if (contains(vit_archs(), u) || contains(swin_archs(), u)) return u;
   return "";
 }
 
@@ -69,15 +71,17 @@ std::string require(const std::string& name) {
 Family family(const std::string& arch) {
   const std::string c = require(arch);
   if (contains(vit_archs(), c)) return Family::ViT;
+  if (contains(swin_archs(), c)) return Family::Swin;
   return Family::ResNet;
 }
 
 bool is_transformer(const std::string& arch) { return family(arch) != Family::ResNet; }
 
 std::string archs_help() {
-  std::string vits;
+  std::string vits, swins;
   for (auto& a : vit_archs()) vits += (vits.empty() ? "" : "|") + a;
-  return "resnet18|34|50|101|152 (or <arch>_cifar), " + vits + " (also spelled with '-', e.g. vit-b-16)";
+  for (auto& a : swin_archs()) swins += (swins.empty() ? "" : "|") + a;
+  return "resnet18|34|50|101|152 (or <arch>_cifar), " + vits + ", " + swins + " (also spelled with '-', e.g. vit-b-16)";
 }
 
 std::unique_ptr<Net> create(const std::string& arch, int num_classes, uint64_t seed) {
@@ -85,7 +89,7 @@ std::unique_ptr<Net> create(const std::string& arch, int num_classes, uint64_t s
   switch (family(a)) {
     case Family::ResNet: return wrap(ResNet::create(a, num_classes, seed));
     case Family::ViT: return wrap(VisionTransformer::create(a, num_classes, seed));
-    case Family::Swin: break;
+    case Family::Swin: return wrap(SwinTransformer::create(a, num_classes, seed));
   }
   fail("zoo: no builder for ", a);
 }
@@ -105,7 +109,15 @@ std::unique_ptr<Net> open(const WeightsFile& w, Device dev) {
       net = wrap(std::move(m));
       break;
     }
-    case Family::Swin: fail("zoo: no builder for ", a);
+    case Family::Swin: {
+      SwinConfig c = swin_config_for(a);
+      if (w.meta.num_classes > 0) c.num_classes = w.meta.num_classes;
+      c.init = false;
+      SwinTransformer m(c, a);
+      load_checked(m, w);
+      net = wrap(std::move(m));
+      break;
+    }
   }
   net->to(dev);
   net->eval();

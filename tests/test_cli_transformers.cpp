@@ -1,8 +1,9 @@
-// The commands with transformers, through the real binary ($ISHSCALE_BIN): a full-size vit_b_16 (random
-// weights, 10 classes) saved with torchvision's names and no metadata is recognised from its tensors by
-// classify and convert (which writes arch/num_classes), --arch takes the '-' aliases, a ViT refuses an
-// --image-size its position embedding does not fit, train refuses transformers in one line, and
-// --interpolation reaches results.json and the feature-cache key.
+// The commands with transformers, through the real binary ($ISHSCALE_BIN): full-size vit_b_16 and swin_t
+// (random weights, 10 classes) saved with torchvision's names and no metadata are recognised from their
+// tensors by classify, eval and convert (which writes arch/num_classes), --arch takes the '-' aliases, a
+// ViT refuses an --image-size its position embedding does not fit, swin_t evaluates with its own
+// transform (232 bicubic), train refuses transformers in one line, and --interpolation reaches
+// results.json and the feature-cache key.
 #include <doctest/doctest.h>
 #include <dirent.h>
 #include <sys/wait.h>
@@ -15,6 +16,7 @@
 #include <string>
 
 #include "eval/npy.h"
+#include "models/swin.h"
 #include "models/vit.h"
 #include "models/zoo.h"
 #include "tests/util.h"
@@ -102,9 +104,40 @@ TEST_CASE("cli: a torchvision-named vit_b_16 is recognised by classify and conve
   std::system(("rm -rf " + dir).c_str());
 }
 
+TEST_CASE("cli: a torchvision-named swin_t is recognised by eval and convert, with its 232 bicubic transform") {
+  const std::string fx = test::fixture_dir(), data = fx + "/eval_e2e/data", dir = tmpdir(), tv = dir + "/swin_tv.safetensors";
+  REQUIRE_MESSAGE(access((data + "/id_val.txt").c_str(), R_OK) == 0, "missing " << data << " (run `make fixtures`)");
+  {
+    auto m = models::SwinTransformer::create("swin_t", 10, /*seed=*/4);
+    st::save(tv, models::state_dict(m), {});  // torchvision's names, no metadata
+  }
+  int code = 0;
+  std::string out = run("convert " + tv + " " + dir + "/swin_meta.safetensors", &code);
+  REQUIRE_MESSAGE(code == 0, out);
+  auto md = st::File::open(dir + "/swin_meta.safetensors").metadata();
+  CHECK(md["arch"] == "swin_t");
+  CHECK(md["num_classes"] == "10");
+  for (const char* arch : {"", " --arch swin-t"}) {  // inferred, and the alias
+    out = run("eval --weights " + tv + arch + " --device cpu --data-root " + data + " --id-test " + data +
+                  "/id_val.txt --far farA=" + data + "/ood_val.txt --postprocessor msp,scale --no-aps --batch-size 4 " +
+                  "--threads 2 --no-report --out " + dir + "/out",
+              &code);
+    REQUIRE_MESSAGE(code == 0, out);
+    std::ifstream rf(dir + "/out/results.json");
+    const std::string r = nlohmann::json::parse(rf).dump();
+    CHECK_MESSAGE(r.find("\"arch\":\"swin_t\"") != std::string::npos, r.substr(0, 2000));
+    CHECK(r.find("\"resize\":\"232\"") != std::string::npos);
+    CHECK(r.find("\"interpolation\":\"bicubic\"") != std::string::npos);
+  }
+  out = run("eval --weights " + tv + " --arch swin_s --id-test " + data + "/id_val.txt --far farA=" + data + "/ood_val.txt", &code);
+  CHECK(code == 2);
+  CHECK(out.find("not --arch swin_s") != std::string::npos);
+  std::system(("rm -rf " + dir).c_str());
+}
+
 TEST_CASE("cli: train refuses transformers in one line") {
   int code = 0;
-  for (const char* a : {"vit_b_16", "vit-b-16", "vit_l_16"}) {
+  for (const char* a : {"vit_b_16", "vit-b-16", "swin_t", "swin-b"}) {
     std::string out = run(std::string("train --arch ") + a + " --train-list /nonexistent.txt --out /tmp/x", &code);
     CHECK(code == 2);
     CHECK_MESSAGE(lines(out) == 1, out);

@@ -9,6 +9,7 @@
 
 #include "eval/run.h"
 #include "models/net.h"
+#include "models/swin.h"
 #include "models/vit.h"
 #include "tests/util.h"
 #include "weights/load.h"
@@ -132,5 +133,26 @@ TEST_CASE("eval end to end with a reduced ViT (signed features) matches torchvis
   CHECK(t.resize == 36);
   CHECK(t.interpolation == img::Interpolation::Bilinear);
   check_e2e(*net, t, "vit");
+}
+
+TEST_CASE("eval end to end with a reduced Swin (signed features, bicubic resize) matches torchvision + the reference") {
+  const std::string w = test::fixture_dir() + "/eval_e2e/swin_tiny.safetensors";
+  REQUIRE_MESSAGE(exists(w), "missing " << w << " (run `make fixtures`)");
+  models::SwinConfig c;  // tools/fixtures_eval.py TF_SWIN
+  c.patch_size = 4;
+  c.embed_dim = 16;
+  c.depths = {2, 2};
+  c.num_heads = {2, 4};
+  c.window_h = c.window_w = 4;
+  c.num_classes = 10;
+  c.init = false;
+  models::SwinTransformer m(c, "swin_tiny");
+  models::load_weights(m, w);
+  auto net = models::wrap(std::move(m));
+  net->eval();
+  img::Transform t = scaled("swin_t");
+  CHECK(t.resize == 33);
+  CHECK(t.interpolation == img::Interpolation::Bicubic);
+  check_e2e(*net, t, "swin");
 }
 }
