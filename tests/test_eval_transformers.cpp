@@ -2,7 +2,8 @@
 // through eval::run_benchmark as models::Net, over the real and synthetic JPEG lists of the ResNet
 // end-to-end test, with each arch's eval transform scaled to a 32x32 crop (ViT: Resize 36 bilinear; Swin:
 // Resize 33 bicubic), against torchvision + tools/ood_reference.py (tools/fixtures_eval.py,
-// _e2e_transformers). Every detector that needs no network pass, and ODIN through NetGradNet.
+// _e2e_transformers). Every detector that needs no network pass, and ODIN through NetGradNet; AdaSCALE-A/L
+// run through the same gradient passes (finite scores; their goldens are the ResNet's, test_eval_adascale).
 #include <sys/stat.h>
 
 #include <cmath>
@@ -57,13 +58,14 @@ void check_e2e(models::Net& net, const img::Transform& t, const std::string& kin
   ro.extract.weights_key = kind;
   ro.extract.transform = t;
   ro.cfg.postprocessors = kDetectors;
+  for (const char* n : {"adascale_a", "adascale_l"}) ro.cfg.postprocessors.push_back(n);  // run, not compared
   ro.cfg.aps = false;
   ro.cfg.percentile = 85;
   ro.cfg.fixed = {{"knn", {{"K", 3}}}, {"vim", {{"dim", 4}}}, {"nnguide", {{"K", 2}}}};
   ro.out.out_dir = out;
   ro.out.report = false;
   auto res = eval::run_benchmark(net, b, ro);
-  REQUIRE(res.size() == kDetectors.size());
+  REQUIRE(res.size() == kDetectors.size() + 2);
   CHECK(ro.out.skipped_files.at("far/farA") == 1);  // the truncated JPEG
 
   for (const char* name : {"id_test", "near_a", "far_a", "id_train"}) {
@@ -77,6 +79,11 @@ void check_e2e(models::Net& net, const img::Transform& t, const std::string& kin
     CHECK_MESSAGE(test::rel_error(x.f.logits, E.at(std::string(name) + ".logits")) <= 1e-4, kind << " " << name);
   }
   for (auto& r : res) {
+    if (r.name.compare(0, 8, "adascale") == 0) {  // the gradient passes through the transformer ran: finite scores
+      for (float v : r.id_test.conf) CHECK_MESSAGE(std::isfinite(v), kind << " " << r.name);
+      for (float v : r.far.at(0).s.conf) CHECK_MESSAGE(std::isfinite(v), kind << " " << r.name);
+      continue;
+    }
     std::vector<std::pair<std::string, const eval::Scores*>> parts = {
         {"id_test", &r.id_test}, {"near_a", &r.near.at(0).s}, {"far_a", &r.far.at(0).s}};
     for (auto& [split, s] : parts) {
