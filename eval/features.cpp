@@ -203,7 +203,7 @@ Tensor NetGradNet::logits(const Tensor& x) {
 }
 
 Tensor NetGradNet::input_grad(const Tensor& x, const char* who,
-                                 const std::function<Tensor(const models::Net::Output&)>& loss_of) {
+                              const std::function<Tensor(const models::Net::Output&)>& loss_of) {
   // Only the input needs a gradient: freeze the parameters for this pass.
   auto params = m_.named_parameters();
   for (auto& [n, p] : params) p.set_requires_grad(false);

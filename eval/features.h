@@ -9,6 +9,7 @@
 // Also: an ImageStream over a list (ODIN) and the InputGradNet of ODIN and AdaSCALE for any models::Net.
 #pragma once
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,8 +17,6 @@
 #include "engine/image/loader.h"
 #include "engine/image/transform.h"
 #include "eval/detectors.h"
-#include <memory>
-
 #include "models/net.h"
 
 namespace ish::eval {

@@ -16,6 +16,10 @@ torchvision's names and no metadata, then
       tools/ood_reference.py on torchvision's features: scores within 1e-4 (relative to the largest |score|).
 ViM runs at dim 4 and KNN at K 3: the ID-train set has a dozen images, so only a principal space of a few
 dims is determined (the benchmark's own setting for 768-d features is dim 256; see `ishscale eval --help`).
+OptFS is discontinuous in its input: its bins are np.arange(q_0.001, q_0.999, (q_0.999 - q_0.001)/100),
+100 or 101 of them depending on the last bit of the quantiles, and the extra bin rescales every theta.
+So OptFS is checked against the reference fitted and scored on ishscale's own features (`features
+--dump`, from eval's cache); its distance from the torch-feature reference is printed for information.
 Prints one line per check and exits 1 when any exceeds the bound."""
 import argparse
 import os
@@ -100,8 +104,14 @@ def write_images(d):
 
 
 def rel(a, b):
+    """max |a - b| / max |b| over the finite entries; 1.0 when the infinite ones (-inf scores) differ."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+    fin = np.isfinite(b)
+    if not np.array_equal(np.isfinite(a), fin) or not np.array_equal(a[~fin], b[~fin]):
+        return 1.0
+    if not fin.any():
+        return 0.0
+    return float(np.max(np.abs(a[fin] - b[fin])) / max(np.max(np.abs(b[fin])), 1e-30))
 
 
 def run(cmd):
@@ -178,6 +188,15 @@ def parity(arch, binary, work, threads):
     means = ref.class_means_by_prediction(tr["features"], tr["logits"], W.shape[0])
     optfs = ref.OptFS(W, tr["features"], tr["logits"])
     net = lambda x: m(x.permute(0, 3, 1, 2))  # noqa: E731  (NHWC, as ishscale feeds it)
+    # ishscale's own features (eval's cache entries, read back by `features --dump`), for OptFS
+    ours = {}
+    for k in ("id_train", "id_test", "near_a", "far_a"):
+        dd = os.path.join(d, "feat_" + k)
+        run([binary, "features", "--weights", pth, "--arch", ALIAS[arch], "--device", "cpu", "--list",
+             os.path.join(d, k + ".txt"), "--data-root", d, "--cache-dir", os.path.join(out, "cache"), "--dump", dd])
+        ours[k] = {n: np.load(os.path.join(dd, n + ".npy")) for n in ("features", "logits")}
+    optfs_own = ref.OptFS(W, ours["id_train"]["features"], ours["id_train"]["logits"])
+    print(f"{arch} optfs bins: {len(optfs.theta)} on torch's features, {len(optfs_own.theta)} on ishscale's", flush=True)
     where = {"id_test": "id/id", "near_a": "near/nearA", "far_a": "far/farA"}
     for s_, sub in where.items():
         a, z = sets[s_]["features"], sets[s_]["logits"]
@@ -190,15 +209,20 @@ def parity(arch, binary, work, threads):
                "optfs": optfs.score(a, z, W, b)}
         x = xs[s_].permute(0, 2, 3, 1).contiguous().numpy()
         res["odin"] = ref.odin(net, x, 1000.0, 0.0014)
-        for det in DETECTORS:
+        res["optfs (torch features)"] = res["optfs"]
+        res["optfs"] = optfs_own.score(ours[s_]["features"], ours[s_]["logits"], W, b)
+        for det in DETECTORS + ["optfs (torch features)"]:
             conf, pred = res[det]
-            got = np.load(os.path.join(out, "scores", det, sub, "conf.npy"))
-            gpred = np.load(os.path.join(out, "scores", det, sub, "pred.npy"))
+            got = np.load(os.path.join(out, "scores", det.split()[0], sub, "conf.npy"))
+            gpred = np.load(os.path.join(out, "scores", det.split()[0], sub, "pred.npy"))
             e = rel(got, conf)
-            worst = max(worst, e)
             same = int(np.sum(gpred == np.asarray(pred)))
-            print(f"{arch} eval {det:8s} {s_:8s}: rel err {e:.3g}, pred {same}/{len(pred)}", flush=True)
-            if same != len(pred):
+            info = det != det.split()[0]
+            if not info:
+                worst = max(worst, e)
+            print(f"{arch} eval {det:8s} {s_:8s}: rel err {e:.3g}, pred {same}/{len(pred)}" +
+                  (" (information only)" if info else ""), flush=True)
+            if same != len(pred) and not info:
                 worst = max(worst, 1.0)
     return worst
 
