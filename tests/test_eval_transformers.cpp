@@ -163,3 +163,16 @@ TEST_CASE("eval end to end with a reduced Swin (signed features, bicubic resize)
   check_e2e(*net, t, "swin");
 }
 }
+
+TEST_SUITE("cpu") {
+TEST_CASE("vim: the dim grid keeps OpenOOD's {256, 1000} below the feature size (768-d transformers: {256})") {
+  for (auto [D, n] : {std::pair<int64_t, size_t>{2048, 2}, {768, 1}, {512, 1}}) {
+    eval::Fc fc{Tensor::zeros({10, D}), Tensor::zeros({10})};
+    auto vim = eval::make_detector("vim", fc, nullptr);
+    auto g = vim->grid();
+    REQUIRE_MESSAGE(g.size() == n, "D " << D);
+    CHECK(g[0] == eval::HParams{{"dim", 256}});
+    if (n == 2) CHECK(g[1] == eval::HParams{{"dim", 1000}});
+  }
+}
+}
