@@ -2,6 +2,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -41,6 +42,19 @@ Diff compare(const Tensor& a, const Tensor& ref, double rtol, double atol) {
 }
 
 double rel_error(const Tensor& a, const Tensor& ref) { return compare(a, ref, 0, INFINITY).rel_err; }
+
+double check_rel(const Tensor& a, const Tensor& ref, double tol, const std::string& what) {
+  REQUIRE_MESSAGE(a.shape() == ref.shape(), what << ": shape " << shape_str(a.shape()) << " vs " << shape_str(ref.shape()));
+  const double e = rel_error(a, ref);
+  CHECK_MESSAGE(e <= tol, what << ": relative error " << e << " > " << tol);
+  return e;
+}
+
+bool same_bytes(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
+  Tensor x = a.to(Device::CPU), y = b.to(Device::CPU);
+  return std::memcmp(x.raw(), y.raw(), x.nbytes()) == 0;
+}
 
 void check_close(const Tensor& a, const Tensor& ref, double rtol, double atol, const std::string& what) {
   Diff d = compare(a, ref, rtol, atol);
