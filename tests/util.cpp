@@ -1,6 +1,7 @@
 #include "tests/util.h"
 
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <unistd.h>
@@ -66,6 +67,17 @@ void check_close(const Tensor& a, const Tensor& ref, double rtol, double atol, c
   } else {
     CHECK_MESSAGE(true, what << " ok: max_abs=" << d.max_abs << " rel_err=" << d.rel_err);
   }
+}
+
+std::string run_capture(const std::string& cmd, int* status) {
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  *status = pclose(p);
+  return out;
 }
 
 std::string ishscale_bin() {

@@ -35,5 +35,7 @@ double rel_error(const Tensor& a, const Tensor& ref);
 double check_rel(const Tensor& a, const Tensor& ref, double tol, const std::string& what);
 // Bitwise equality of two tensors (dtype, shape and bytes), on any device.
 bool same_bytes(const Tensor& a, const Tensor& b);
+// Runs `cmd` through the shell; returns its stdout and sets *status to pclose's status.
+std::string run_capture(const std::string& cmd, int* status);
 
 }  // namespace ish::test
