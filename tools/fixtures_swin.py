@@ -37,21 +37,12 @@ def _randomise(m, g):
                 p.copy_(torch.randn(p.shape, generator=g) / p[0].numel() ** 0.5)
 
 
-def _forward(m, x):
-    """logits and the head's input (the pooled, flattened map after norm)."""
-    feats = {}
-    h = m.head.register_forward_hook(lambda mod, i, o: feats.__setitem__("f", i[0]))
-    logits = m(x)
-    h.remove()
-    return logits, feats["f"]
-
-
 def make(out):
     torch.set_num_threads(int(os.environ.get("ISHSCALE_FIXTURE_THREADS", "1")))
     g = torch.Generator().manual_seed(1516)
     torch.manual_seed(1516)  # torchvision's own init, overwritten below
-    gold = model_golden.write_state_and_goldens(out, "swin_small", _model, _randomise, _forward, SIZE,
-                                                SWIN_SMALL["num_classes"], g)
+    gold = model_golden.write_state_and_goldens(out, "swin_small", _model, _randomise, model_golden.swin_forward,
+                                                SIZE, SWIN_SMALL["num_classes"], g)
     st_io.save(os.path.join(out, "swin_small_golden.safetensors"), gold)
 
 

@@ -115,21 +115,13 @@ def _randomise_vit(m, g):
                 p.copy_(torch.randn(p.shape, generator=g) / fan_in ** 0.5)
 
 
-def _vit_features(m, x):
-    feats = {}
-    h = m.encoder.register_forward_hook(lambda mod, i, o: feats.__setitem__("f", o[:, 0]))
-    logits = m(x)
-    h.remove()
-    return logits, feats["f"]
-
-
 def _vit(out, g):
     def new_model():
         return torchvision.models.VisionTransformer(**VIT_SMALL)
 
     size = (VIT_SMALL["image_size"], VIT_SMALL["image_size"])
-    gold = model_golden.write_state_and_goldens(out, "vit_small", new_model, _randomise_vit, _vit_features, size,
-                                                VIT_SMALL["num_classes"], g)
+    gold = model_golden.write_state_and_goldens(out, "vit_small", new_model, _randomise_vit, model_golden.vit_forward,
+                                                size, VIT_SMALL["num_classes"], g)
     st_io.save(os.path.join(out, "vit_small_golden.safetensors"), gold)
 
 

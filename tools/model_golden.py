@@ -1,11 +1,30 @@
-"""The reduced-model goldens that tools/fixtures_transformer.py (vit_small) and tools/fixtures_swin.py
-(swin_small) write the same way; tests/model_check.h reads them."""
+"""Model goldens written the same way for ViT and Swin: the reduced models of tools/fixtures_transformer.py
+(vit_small) and tools/fixtures_swin.py (swin_small), read by tests/model_check.h, and the full-size
+parity data of tools/vit_full_parity.py and tools/swin_full_parity.py."""
 import os
 
 import torch
 import torch.nn.functional as F
 
 import st_io
+
+
+def vit_forward(m, x):
+    """A torchvision VisionTransformer's logits and features (the class token after encoder.ln)."""
+    return _with_features(m, m.encoder, lambda i, o: o[:, 0], x)
+
+
+def swin_forward(m, x):
+    """A torchvision SwinTransformer's logits and features (the head's input: the mean over H, W after norm)."""
+    return _with_features(m, m.head, lambda i, o: i[0], x)
+
+
+def _with_features(m, module, pick, x):
+    feats = {}
+    h = module.register_forward_hook(lambda mod, i, o: feats.__setitem__("f", pick(i, o)))
+    logits = m(x)
+    h.remove()
+    return logits, feats["f"]
 
 
 def write_state_and_goldens(out, name, new_model, randomise, forward, size, num_classes, g):
@@ -36,3 +55,16 @@ def write_state_and_goldens(out, name, new_model, randomise, forward, size, num_
     for pname, p in m64.named_parameters():
         gold["grad64." + pname] = p.grad
     return gold
+
+
+def write_full_parity(out, name, m, forward):
+    """Writes <name>.pth (m's state dict) and <name>_golden.safetensors: two N(0,1) 224x224 images (x_nchw and
+    NHWC x, from seed 17) with m's eval logits and features (forward(m, x) -> (logits, features))."""
+    m.eval()
+    torch.save(m.state_dict(), os.path.join(out, f"{name}.pth"))
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(17))
+    with torch.no_grad():
+        logits, feats = forward(m, x)
+    st_io.save(os.path.join(out, f"{name}_golden.safetensors"),
+               {"x_nchw": x, "x": x.permute(0, 2, 3, 1).contiguous(), "logits": logits, "features": feats})
+    print(f"wrote {out}: logits std {logits.std():.3f}")
