@@ -57,9 +57,15 @@ def write_state_and_goldens(out, name, new_model, randomise, forward, size, num_
     return gold
 
 
-def write_full_parity(out, name, m, forward):
-    """Writes <name>.pth (m's state dict) and <name>_golden.safetensors: two N(0,1) 224x224 images (x_nchw and
-    NHWC x, from seed 17) with m's eval logits and features (forward(m, x) -> (logits, features))."""
+def write_full_parity(out, name, new_model, randomise, forward):
+    """Into the folder `out`: <name>.pth, the state dict of new_model() (built after torch.manual_seed(16))
+    once randomise(m) has changed it, and <name>_golden.safetensors: two N(0,1) 224x224 images (x_nchw and
+    NHWC x, from seed 17) with the model's eval logits and features (forward(m, x) -> (logits, features))."""
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(16)
+    m = new_model()
+    with torch.no_grad():
+        randomise(m)
     m.eval()
     torch.save(m.state_dict(), os.path.join(out, f"{name}.pth"))
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(17))

@@ -11,25 +11,23 @@ with torchvision 0.14's eval logits and features (the class token after encoder.
 import os
 import sys
 
-import torch
 import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import model_golden  # noqa: E402
 
 
+def _randomise(m):
+    for name, p in m.named_parameters():
+        if name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or name == "encoder.ln.weight":
+            p.uniform_(0.5, 1.5)
+        elif p.dim() == 1 or name == "class_token":
+            p.normal_(0.0, 0.1)
+    m.heads.head.weight.normal_(0.0, 768 ** -0.5)
+
+
 def main(out):
-    os.makedirs(out, exist_ok=True)
-    torch.manual_seed(16)
-    m = torchvision.models.vit_b_16()
-    with torch.no_grad():
-        for name, p in m.named_parameters():
-            if name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or name == "encoder.ln.weight":
-                p.uniform_(0.5, 1.5)
-            elif p.dim() == 1 or name == "class_token":
-                p.normal_(0.0, 0.1)
-        m.heads.head.weight.normal_(0.0, 768 ** -0.5)
-    model_golden.write_full_parity(out, "vit_b_16", m, model_golden.vit_forward)
+    model_golden.write_full_parity(out, "vit_b_16", torchvision.models.vit_b_16, _randomise, model_golden.vit_forward)
 
 
 if __name__ == "__main__":
