@@ -7,6 +7,13 @@
 
 namespace ish::demo {
 
+namespace {
+// The reduced profiles' set sizes, in DemoSizes' field order (demo/data.h).
+//                               train id_val id_fit id_test  near mnist letters noise ood_val
+constexpr DemoSizes kCpuSizes{    6000,   300,  1200,   1500, 1000, 1000,    520,  300,    300};
+constexpr DemoSizes kQuickSizes{   512,   128,   256,    192,  128,  100,    104,   64,     64};
+}  // namespace
+
 DemoConfig demo_profile(const std::string& profile) {
   DemoConfig c;
   c.profile = profile;
@@ -23,15 +30,7 @@ DemoConfig demo_profile(const std::string& profile) {
     c.seeds = 3;
     c.width = 16;
     c.batch_size = 64;  // twice the steps of 128 for the same images: better accuracy after 2 epochs
-    c.sizes.train = 6000;
-    c.sizes.id_val = 300;
-    c.sizes.id_fit = 1200;
-    c.sizes.id_test = 1500;
-    c.sizes.near = 1000;
-    c.sizes.mnist = 1000;
-    c.sizes.letters = 520;
-    c.sizes.noise = 300;
-    c.sizes.ood_val = 300;
+    c.sizes = kCpuSizes;
     c.scratch = {2, 0.1};
     c.finetune = {1, 0.01, 3000};
     c.augment = false;  // 2 epochs are too few for augmentation to pay off
@@ -48,15 +47,7 @@ DemoConfig demo_profile(const std::string& profile) {
   if (profile == "quick") {
     c.seeds = 1;
     c.width = 8;
-    c.sizes.train = 512;
-    c.sizes.id_val = 128;
-    c.sizes.id_fit = 256;
-    c.sizes.id_test = 192;
-    c.sizes.near = 128;
-    c.sizes.letters = 104;
-    c.sizes.mnist = 100;
-    c.sizes.noise = 64;
-    c.sizes.ood_val = 64;
+    c.sizes = kQuickSizes;
     c.batch_size = 64;
     c.augment = false;
     c.scratch = {1, 0.05};

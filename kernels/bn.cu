@@ -27,19 +27,12 @@ RowSplit split_rows(int64_t M, int64_t C) {
   return {(int)ceil_div(M, rows_per), rows_per};
 }
 
-// part[(g*C + c)*2 + {0,1}] = sum x, sum x^2 over the chunk's rows.
-__global__ void bn_stats_partial(const float* __restrict__ x, int64_t M, int64_t C, int64_t rows_per,
-                                 double* __restrict__ part) {
+// The two column reductions (forward statistics, backward dbeta/dgamma) write per chunk g and channel
+// c the pair part[(g*C + c)*2 + {0,1}]. Every thread of a kTY x kTX block holds its rows' sums (s, ss)
+// of column c; thread row 0 adds the other rows' in order and writes the pair. All threads call it.
+__device__ __forceinline__ void store_chunk_sums(double s, double ss, int64_t c, int64_t C,
+                                                 double* __restrict__ part) {
   const int tx = threadIdx.x, ty = threadIdx.y;
-  const int64_t c = (int64_t)blockIdx.x * kTX + tx;
-  const int64_t r0 = (int64_t)blockIdx.y * rows_per, r1 = min(M, r0 + rows_per);
-  double s = 0, ss = 0;
-  if (c < C)
-    for (int64_t r = r0 + ty; r < r1; r += kTY) {
-      const double v = x[r * C + c];
-      s += v;
-      ss += v * v;
-    }
   __shared__ double sh[2][kTY][kTX + 1];
   sh[0][ty][tx] = s;
   sh[1][ty][tx] = ss;
@@ -53,6 +46,32 @@ __global__ void bn_stats_partial(const float* __restrict__ x, int64_t M, int64_t
     part[((int64_t)blockIdx.y * C + c) * 2 + 1] = ss;
   }
 }
+// Channel c's pair summed over the G chunks, in chunk order.
+__device__ __forceinline__ void sum_chunks(const double* __restrict__ part, int G, int64_t C, int64_t c, double& s,
+                                           double& ss) {
+  s = 0;
+  ss = 0;
+  for (int g = 0; g < G; g++) {
+    s += part[((int64_t)g * C + c) * 2];
+    ss += part[((int64_t)g * C + c) * 2 + 1];
+  }
+}
+
+// part pairs = sum x, sum x^2 over the chunk's rows.
+__global__ void bn_stats_partial(const float* __restrict__ x, int64_t M, int64_t C, int64_t rows_per,
+                                 double* __restrict__ part) {
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t c = (int64_t)blockIdx.x * kTX + tx;
+  const int64_t r0 = (int64_t)blockIdx.y * rows_per, r1 = min(M, r0 + rows_per);
+  double s = 0, ss = 0;
+  if (c < C)
+    for (int64_t r = r0 + ty; r < r1; r += kTY) {
+      const double v = x[r * C + c];
+      s += v;
+      ss += v * v;
+    }
+  store_chunk_sums(s, ss, c, C, part);
+}
 
 // ch = [mean | scale | shift] per channel, so that y = (x - mean) * scale + shift.
 __global__ void bn_finalize_train(const double* __restrict__ part, int G, int64_t M, int64_t C,
@@ -61,11 +80,8 @@ __global__ void bn_finalize_train(const double* __restrict__ part, int G, int64_
                                   float* ch) {
   const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
-  double s = 0, ss = 0;
-  for (int g = 0; g < G; g++) {
-    s += part[((int64_t)g * C + c) * 2];
-    ss += part[((int64_t)g * C + c) * 2 + 1];
-  }
+  double s, ss;
+  sum_chunks(part, G, C, c, s, ss);
   const double mean = s / (double)M;
   const double var = fmax(ss / (double)M - mean * mean, 0.0);  // biased: used to normalise
   const double invstd = 1.0 / sqrt(var + eps);
@@ -192,18 +208,7 @@ __global__ void bn_bwd_partial(const float* __restrict__ dy, const float* __rest
       ss += (double)g * (double)((x[i] - m) * is);
     }
   }
-  __shared__ double sh[2][kTY][kTX + 1];
-  sh[0][ty][tx] = s;
-  sh[1][ty][tx] = ss;
-  __syncthreads();
-  if (ty == 0 && c < C) {
-    for (int j = 1; j < kTY; j++) {
-      s += sh[0][j][tx];
-      ss += sh[1][j][tx];
-    }
-    part[((int64_t)blockIdx.y * C + c) * 2] = s;
-    part[((int64_t)blockIdx.y * C + c) * 2 + 1] = ss;
-  }
+  store_chunk_sums(s, ss, c, C, part);
 }
 
 // ch = [gamma*invstd | dbeta/M | dgamma/M] (the last two are zero in eval mode).
@@ -212,11 +217,8 @@ __global__ void bn_bwd_finalize(const double* __restrict__ part, int G, int64_t 
                                 float* dbeta, float* ch) {
   const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= C) return;
-  double s = 0, ss = 0;
-  for (int g = 0; g < G; g++) {
-    s += part[((int64_t)g * C + c) * 2];
-    ss += part[((int64_t)g * C + c) * 2 + 1];
-  }
+  double s, ss;
+  sum_chunks(part, G, C, c, s, ss);
   if (dbeta) dbeta[c] = (float)s;
   if (dgamma) dgamma[c] = (float)ss;
   ch[c] = (gamma ? gamma[c] : 1.f) * invstd[c];

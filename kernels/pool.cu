@@ -7,15 +7,23 @@
 namespace ish::cuda {
 namespace {
 
+// The coordinates (n, a, b, c) of flat index i over a row-major [N, A, B, C] tensor.
+struct Coord4 {
+  int64_t n, a, b, c;
+};
+__device__ __forceinline__ Coord4 unravel(int64_t i, int64_t A, int64_t B, int64_t C) {
+  const int64_t c = i % C;
+  int64_t t = i / C;
+  const int64_t b = t % B;
+  t /= B;
+  return {t / A, t % A, b, c};
+}
+
 __global__ void maxpool_fwd_k(PoolDims d, const float* __restrict__ x, float* __restrict__ y,
                               int64_t* __restrict__ idx) {
   const int64_t total = d.N * d.P * d.Q * d.C;
   for (int64_t o = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; o < total; o += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t c = o % d.C;
-    int64_t t = o / d.C;
-    const int64_t q = t % d.Q;
-    t /= d.Q;
-    const int64_t p = t % d.P, n = t / d.P;
+    const auto [n, p, q, c] = unravel(o, d.P, d.Q, d.C);
     const float* xn = x + n * d.H * d.W * d.C + c;
     float best = -INFINITY;
     int64_t arg = -1;
@@ -43,11 +51,7 @@ __global__ void maxpool_bwd_k(PoolDims d, const float* __restrict__ dy, const in
                               float* __restrict__ dx) {
   const int64_t total = d.N * d.H * d.W * d.C;
   for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t c = e % d.C;
-    int64_t t = e / d.C;
-    const int64_t w = t % d.W;
-    t /= d.W;
-    const int64_t h = t % d.H, n = t / d.H;
+    const auto [n, h, w, c] = unravel(e, d.H, d.W, d.C);
     const int64_t me = h * d.W + w;
     float acc = 0.f;
     // Windows containing h: p*sh - ph + i*dh == h. Walk i downwards so p ascends (CPU order).

@@ -24,11 +24,8 @@ eval::NamedSet named(const std::map<std::string, Tensor>& T, const std::string& 
   s.f = {T.at(key + ".logits"), T.at(key + ".features"), T.at(key + ".labels")};
   return s;
 }
-}  // namespace
-
-TEST_SUITE("cpu") {
-TEST_CASE("eval evaluate writes OpenOOD's CSV, scores, results.json and report.html") {
-  auto T = test::load_fixture("eval_detectors.safetensors");
+// Every set of eval_detectors.safetensors in its role; "ood" stands twice (as oodA and oodC).
+eval::EvalInputs toy_inputs(const std::map<std::string, Tensor>& T) {
   eval::EvalInputs in;
   in.fc = {T.at("fc.W"), T.at("fc.b")};
   in.id_test = named(T, "toy", "test");
@@ -37,6 +34,14 @@ TEST_CASE("eval evaluate writes OpenOOD's CSV, scores, results.json and report.h
   in.id_train = named(T, "train", "train");
   in.near = {named(T, "oodA", "ood")};
   in.far = {named(T, "oodB", "oodval"), named(T, "oodC", "ood")};
+  return in;
+}
+}  // namespace
+
+TEST_SUITE("cpu") {
+TEST_CASE("eval evaluate writes OpenOOD's CSV, scores, results.json and report.html") {
+  auto T = test::load_fixture("eval_detectors.safetensors");
+  eval::EvalInputs in = toy_inputs(T);
   eval::EvalConfig cfg;
   cfg.postprocessors = {"scale"};
   cfg.percentile = 85;
@@ -107,14 +112,7 @@ struct Counting : eval::Detector {
 TEST_SUITE("cpu") {
 TEST_CASE("eval evaluate fits each detector once and scores ID test once, each OOD set once") {
   auto T = test::load_fixture("eval_detectors.safetensors");
-  eval::EvalInputs in;
-  in.fc = {T.at("fc.W"), T.at("fc.b")};
-  in.id_test = named(T, "toy", "test");
-  in.id_val = named(T, "val", "val");
-  in.ood_val = named(T, "oodval", "oodval");
-  in.id_train = named(T, "train", "train");
-  in.near = {named(T, "oodA", "ood")};
-  in.far = {named(T, "oodB", "oodval"), named(T, "oodC", "ood")};
+  eval::EvalInputs in = toy_inputs(T);
   eval::EvalConfig cfg;
   cfg.postprocessors = {"knn", "react"};
   cfg.fixed["knn"] = {{"K", 5}};

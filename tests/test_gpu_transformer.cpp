@@ -6,9 +6,8 @@
 
 #include "engine/cpu/transformer.h"
 #include "engine/cuda/transformer.h"
-#include "engine/device_options.h"
 #include "engine/ops.h"
-#include "models/vit.h"
+#include "tests/model_check.h"
 #include "tests/test_gpu_util.h"
 #include "tests/util.h"
 
@@ -18,12 +17,6 @@ using namespace ish::gputest;
 namespace {
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
-
-struct StrictFp32 {
-  DeviceOptions saved = device_options();
-  StrictFp32() { device_options() = DeviceOptions{Tf32::Off, false}; }
-  ~StrictFp32() { device_options() = saved; }
-};
 
 // Runs f on CPU and CUDA copies of `inputs`, backward with the same random gradient, and compares the
 // output and every input gradient at |a-b| <= atol + rtol*|b|. Default 1e-5: fp32 results of sums taken
@@ -80,34 +73,8 @@ TEST_CASE("gpu transformer ops: bmm (cuBLAS strided-batched), permute, narrow, c
 
 TEST_CASE("models gpu: the reduced torchvision ViT on cuda matches torchvision (eval) and the CPU (gradients)") {
   StrictFp32 strict;
-  auto g = test::load_fixture("vit_small_golden.safetensors");
-  models::ViTConfig c;
-  c.image_size = 32;
-  c.patch_size = 8;
-  c.num_layers = 2;
-  c.num_heads = 4;
-  c.hidden_dim = 48;
-  c.mlp_dim = 96;
-  c.num_classes = 10;
-  models::VisionTransformer cpu_m(c, "vit_small"), gpu_m(c, "vit_small");
-  models::load_weights(cpu_m, test::fixture_dir() + "/vit_small_ref.safetensors");
-  models::load_weights(gpu_m, test::fixture_dir() + "/vit_small_ref.safetensors");
-  gpu_m.to(Device::CUDA);
-  {
-    NoGradGuard ng;
-    auto out = gpu_m.forward(g.at("x").to(Device::CUDA));
-    CHECK(test::rel_error(out.logits.to(Device::CPU), g.at("logits")) <= 1e-4);
-    CHECK(test::rel_error(out.features.to(Device::CPU), g.at("features")) <= 1e-4);
-  }
-  Tensor lc = ops::cross_entropy(cpu_m.forward(g.at("x")).logits, g.at("labels"));
-  Tensor lg = ops::cross_entropy(gpu_m.forward(g.at("x").to(Device::CUDA)).logits, g.at("labels").to(Device::CUDA));
-  lc.backward();
-  lg.backward();
-  auto pc = cpu_m.named_parameters(), pg = gpu_m.named_parameters();
-  for (size_t i = 0; i < pc.size(); i++) {
-    const double e = test::rel_error(pg[i].second.grad().to(Device::CPU), pc[i].second.grad());
-    CHECK_MESSAGE(e <= 1e-4, pc[i].first << ": gpu vs cpu gradient rel err " << e);
-  }
+  auto cpu_m = test::vit_small(), gpu_m = test::vit_small();
+  test::check_gpu_twin(cpu_m, gpu_m, test::load_fixture("vit_small_golden.safetensors"), "vit_small_ref.safetensors");
 }
 
 TEST_CASE("gpu transformer launchers write exactly their outputs (guard elements) and match the CPU kernels") {

@@ -13,8 +13,16 @@
 #include <vector>
 
 #include "engine/device.h"
+#include "engine/device_options.h"
 
 namespace ish::gputest {
+
+// Strict fp32 on the device (TF32 off, the default algorithms) for the scope: the goldens are fp32.
+struct StrictFp32 {
+  DeviceOptions saved = device_options();
+  StrictFp32() { device_options() = DeviceOptions{Tf32::Off, false}; }
+  ~StrictFp32() { device_options() = saved; }
+};
 
 constexpr int64_t kGuard = 64;  // elements on each side of an output
 

@@ -33,17 +33,6 @@ struct Entry {
   bool must_fail = false;
 };
 
-std::string run_capture(const std::string& cmd, int* status) {
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *status = pclose(p);
-  return out;
-}
-
 std::vector<std::string> lines_of(const std::string& s) {
   std::vector<std::string> v;
   std::istringstream in(s);
@@ -65,7 +54,7 @@ const Corpus& corpus() {
     struct stat sb;
     REQUIRE_MESSAGE(stat("tools/image_corpus.py", &sb) == 0, "run the tests from the repository root");
     int st = 0;
-    std::string out = run_capture("/usr/bin/python3 tools/image_corpus.py malformed " + k.dir + " 2>&1", &st);
+    std::string out = test::run_capture("/usr/bin/python3 tools/image_corpus.py malformed " + k.dir + " 2>&1", &st);
     REQUIRE_MESSAGE(st == 0, out);
     std::ifstream m(k.dir + "/manifest.txt");
     for (std::string line; std::getline(m, line);) {
@@ -99,11 +88,6 @@ std::map<std::string, std::string> decode_results() {
     }
   }
   return r;
-}
-
-std::string bin() {
-  const char* b = std::getenv("ISHSCALE_BIN");
-  return b && *b ? b : "build/ishscale";
 }
 
 }  // namespace
@@ -205,9 +189,9 @@ TEST_CASE("malformed images: `features` skips and counts, `classify` refuses wit
     }
   }
   int st = 0;
-  const std::string base = bin() + " features --arch resnet18 --weights " + w + " --list " + list + " --data-root " +
-                           c.dir + " --cache-dir " + cache + " --device cpu --batch-size 64 --threads 2";
-  std::string out = run_capture(base + " 2>&1", &st);
+  const std::string base = test::ishscale_bin() + " features --arch resnet18 --weights " + w + " --list " + list +
+                           " --data-root " + c.dir + " --cache-dir " + cache + " --device cpu --batch-size 64 --threads 2";
+  std::string out = test::run_capture(base + " 2>&1", &st);
   INFO(out);
   REQUIRE(WIFEXITED(st));
   CHECK(WEXITSTATUS(st) == 0);
@@ -216,7 +200,7 @@ TEST_CASE("malformed images: `features` skips and counts, `classify` refuses wit
   CHECK(warn_lines == expect_skip);
   CHECK(out.find(std::to_string(expect_skip) + " files skipped") != std::string::npos);
   // --strict: the first refused file stops the run with exit 2 and one line naming it.
-  out = run_capture(base + " --strict --recompute 2>&1 >/dev/null", &st);
+  out = test::run_capture(base + " --strict --recompute 2>&1 >/dev/null", &st);
   REQUIRE(WIFEXITED(st));
   CHECK(WEXITSTATUS(st) == 2);
   CHECK(lines_of(out).size() == 1);
@@ -229,9 +213,8 @@ TEST_CASE("malformed images: `features` skips and counts, `classify` refuses wit
   for (const Entry& e : c.files) {
     const bool damaged_copy = e.name.find("_trunc") != std::string::npos || e.name.find("_flip") != std::string::npos;
     if (!(e.must_fail && !damaged_copy) && !trunc.count(e.name)) continue;
-    std::string err = run_capture(bin() + " classify --arch resnet18 --weights " + w + " " + e.path +
-                                      " 2>&1 >/dev/null",
-                                  &st);
+    std::string err = test::run_capture(
+        test::ishscale_bin() + " classify --arch resnet18 --weights " + w + " " + e.path + " 2>&1 >/dev/null", &st);
     runs++;
     REQUIRE_MESSAGE(WIFEXITED(st), e.name << " killed by a signal: " << err);
     CHECK_MESSAGE(WEXITSTATUS(st) == 2, e.name << ": " << err);

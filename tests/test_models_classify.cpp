@@ -19,22 +19,6 @@ using namespace ish;
 
 namespace {
 
-std::string bin() {
-  const char* b = std::getenv("ISHSCALE_BIN");
-  return b && *b ? b : "build/ishscale";
-}
-
-std::string capture(const std::string& cmd, int* status) {
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *status = pclose(p);
-  return out;
-}
-
 const char* kImages[] = {"/usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg",
                          "/usr/lib/python3/dist-packages/sklearn/datasets/images/china.jpg",
                          "/usr/lib/python3/dist-packages/sklearn/datasets/images/flower.jpg"};
@@ -51,10 +35,11 @@ TEST_CASE("models: classify --dump matches torchvision's eval pipeline on real J
   char tmpl[] = "/tmp/ishscale_classify_XXXXXX";
   REQUIRE(mkdtemp(tmpl));
   const std::string dir = tmpl;
-  std::string cmd = bin() + " classify --arch resnet18 --weights " + w + " --dump " + dir + " --batch-size 2";
+  std::string cmd =
+      test::ishscale_bin() + " classify --arch resnet18 --weights " + w + " --dump " + dir + " --batch-size 2";
   for (const char* im : kImages) cmd += std::string(" ") + im;
   int status = 0;
-  std::string out = capture(cmd + " 2>&1", &status);
+  std::string out = test::run_capture(cmd + " 2>&1", &status);
   INFO(out);
   REQUIRE(status == 0);
   // One header line and five ranked lines per image, in argument order.
@@ -89,7 +74,7 @@ print("REL %.3e %.3e" % (np.abs(L - z).max() / np.abs(z).max(), np.abs(F - f).ma
 )PY";
   std::string pycmd = "/usr/bin/python3 " + py + " " + w + " " + dir;
   for (const char* im : kImages) pycmd += std::string(" ") + im;
-  std::string pyout = capture(pycmd + " 2>&1", &status);
+  std::string pyout = test::run_capture(pycmd + " 2>&1", &status);
   INFO(pyout);
   REQUIRE(status == 0);
   double el = 1, ef = 1;
@@ -116,7 +101,7 @@ TEST_CASE("models: classify refuses bad input with exit code 2 and one line") {
   };
   for (auto& c : cases) {
     int status = 0;
-    std::string err = capture(bin() + c + " 2>&1 >/dev/null", &status);
+    std::string err = test::run_capture(test::ishscale_bin() + c + " 2>&1 >/dev/null", &status);
     INFO(c << " -> " << err);
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 2);

@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <string>
 
@@ -32,13 +31,6 @@ std::string temp_dir() {
   return d;
 }
 
-// Bitwise equality of two tensors (dtype, shape and bytes).
-bool same_bytes(const Tensor& a, const Tensor& b) {
-  if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
-  Tensor x = a.to(Device::CPU), y = b.to(Device::CPU);
-  return std::memcmp(x.raw(), y.raw(), x.nbytes()) == 0;
-}
-
 std::map<std::string, Tensor> ref_sd(const std::string& arch) {
   return test::load_fixture(arch + "_ref.safetensors");
 }
@@ -56,20 +48,9 @@ void check_state_equals(models::ResNet& m, const std::map<std::string, Tensor>& 
       if (t.item() != r.item()) bad++;
       continue;
     }
-    if (!same_bytes(t, r.to(DType::F32))) bad++;
+    if (!test::same_bytes(t, r.to(DType::F32))) bad++;
   }
   CHECK_MESSAGE(bad == 0, what << ": " << bad << " tensors differ from the reference");
-}
-
-std::string run_capture(const std::string& cmd, int* status) {
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *status = pclose(p);
-  return out;
 }
 
 Tensor entry(models::ResNet& m, const std::string& name) {
@@ -135,8 +116,8 @@ TEST_CASE("models: init follows torchvision (kaiming fan_out conv, unit BN, unif
   for (double v : p.at("layer1.0.bn3.weight").to_f64_vector()) CHECK(v == 1.0);
   auto s1 = models::ResNet::create("resnet18", -1, 7), s2 = models::ResNet::create("resnet18", -1, 7),
        s3 = models::ResNet::create("resnet18", -1, 8);
-  CHECK(same_bytes(s1.named_parameters()[0].second, s2.named_parameters()[0].second));
-  CHECK(!same_bytes(s1.named_parameters()[0].second, s3.named_parameters()[0].second));
+  CHECK(test::same_bytes(s1.named_parameters()[0].second, s2.named_parameters()[0].second));
+  CHECK(!test::same_bytes(s1.named_parameters()[0].second, s3.named_parameters()[0].second));
   models::ResNetConfig c = models::config_for("resnet18");
   c.zero_init_residual = true;
   models::ResNet z(c, "resnet18");
@@ -167,8 +148,8 @@ TEST_CASE("models: strict loading lists every missing, unexpected, mis-shaped an
       CHECK_MESSAGE(msg.find(k) != std::string::npos, "'" << k << "' not in: " << msg);
   }
   // Nothing was half-loaded.
-  CHECK(same_bytes(entry(m, "bn1.weight"), before));
-  CHECK(same_bytes(entry(m, "layer1.0.conv2.weight"), layer1));
+  CHECK(test::same_bytes(entry(m, "bn1.weight"), before));
+  CHECK(test::same_bytes(entry(m, "layer1.0.conv2.weight"), layer1));
   // resnet50 weights into resnet18: one error, naming both kinds of problem.
   auto m50 = models::ResNet::create("resnet18");
   try {
@@ -207,7 +188,7 @@ TEST_CASE("models: timm-style safetensors (torchvision names + num_batches_track
     auto sd = models::state_dict(h);
     int bad = 0;
     for (auto& [name, t] : sd)
-      if (name.find("num_batches_tracked") == std::string::npos && !same_bytes(t, ref.at(name).to(dt).to(DType::F32)))
+      if (name.find("num_batches_tracked") == std::string::npos && !test::same_bytes(t, ref.at(name).to(dt).to(DType::F32)))
         bad++;
     CHECK_MESSAGE(bad == 0, dtype_name(dt) << ": " << bad << " tensors differ");
   }
@@ -243,13 +224,13 @@ TEST_CASE("models: save -> load round trip is bit-exact, num_batches_tracked inc
   models::load_weights(b, path);
   auto sa = models::state_dict(a), sb = models::state_dict(b);
   REQUIRE(sa.size() == sb.size());
-  for (size_t i = 0; i < sa.size(); i++) CHECK_MESSAGE(same_bytes(sa[i].second, sb[i].second), sa[i].first);
+  for (size_t i = 0; i < sa.size(); i++) CHECK_MESSAGE(test::same_bytes(sa[i].second, sb[i].second), sa[i].first);
   CHECK(entry(b, "layer4.1.bn2.num_batches_tracked").item() == 1);
   a.eval();
   b.eval();
   NoGradGuard ng;
   Tensor x = ops::randn({2, 28, 28, 1}, 12);
-  CHECK(same_bytes(a.forward(x).logits, b.forward(x).logits));
+  CHECK(test::same_bytes(a.forward(x).logits, b.forward(x).logits));
   std::remove(path.c_str());
   rmdir(dir.c_str());
 }
@@ -287,7 +268,7 @@ with torch.no_grad():
 print("REL %.3e NBT %d" % (np.abs(z - io["logits"]).max() / np.abs(z).max(), int(nbt)))
 )PY";
   int status = 0;
-  std::string out = run_capture("/usr/bin/python3 " + py + " " + wpath + " " + io + " 2>&1", &status);
+  std::string out = test::run_capture("/usr/bin/python3 " + py + " " + wpath + " " + io + " 2>&1", &status);
   INFO(out);
   REQUIRE(status == 0);
   double rel = 1;
@@ -330,7 +311,7 @@ TEST_CASE("models: fc_wgrad_hook changes only fc.weight's gradient (ISH)") {
   auto plain = grads(false), ish = grads(true);
   for (auto& [name, gp] : plain) {
     if (name == "fc.weight") test::check_close(ish.at(name), ops::mul_scalar(gp, 2.0), 1e-6, 0, name);
-    else CHECK_MESSAGE(same_bytes(ish.at(name), gp), name << " changed");
+    else CHECK_MESSAGE(test::same_bytes(ish.at(name), gp), name << " changed");
   }
 }
 

@@ -11,48 +11,16 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 
 #include "engine/ops.h"
 #include "models/swin.h"
-#include "tests/util.h"
+#include "tests/model_check.h"
 #include "weights/load.h"
 #include "weights/safetensors.h"
 
 using namespace ish;
 
 namespace {
-
-models::SwinConfig small_config() {
-  models::SwinConfig c;
-  c.patch_size = 4;
-  c.embed_dim = 16;
-  c.depths = {2, 2, 2};
-  c.num_heads = {2, 2, 4};
-  c.window_h = 4;
-  c.window_w = 3;
-  c.num_classes = 10;
-  return c;
-}
-
-models::SwinTransformer small_ref() {
-  models::SwinTransformer m(small_config(), "swin_small");
-  models::load_weights(m, test::fixture_dir() + "/swin_small_ref.safetensors");
-  return m;
-}
-
-double check_rel(const Tensor& a, const Tensor& ref, double tol, const std::string& what) {
-  REQUIRE_MESSAGE(a.shape() == ref.shape(), what << ": shape " << shape_str(a.shape()) << " vs " << shape_str(ref.shape()));
-  const double e = test::rel_error(a, ref);
-  CHECK_MESSAGE(e <= tol, what << ": relative error " << e << " > " << tol);
-  return e;
-}
-
-bool same_bytes(const Tensor& a, const Tensor& b) {
-  if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
-  Tensor x = a.to(Device::CPU), y = b.to(Device::CPU);
-  return std::memcmp(x.raw(), y.raw(), x.nbytes()) == 0;
-}
 
 // The .pth state dict with `key` replaced by `t`.
 models::NamedTensors with(const models::NamedTensors& sd, const std::string& key, const Tensor& t) {
@@ -66,64 +34,33 @@ models::NamedTensors with(const models::NamedTensors& sd, const std::string& key
 TEST_SUITE("cpu") {
 TEST_CASE("swin: reduced config eval logits and features match torchvision (fp32)") {
   auto g = test::load_fixture("swin_small_golden.safetensors");
-  auto m = small_ref();
-  m.eval();
-  NoGradGuard ng;
-  auto out = m.forward(g.at("x"));
-  const double el = check_rel(out.logits, g.at("logits"), 1e-4, "logits");
-  const double ef = check_rel(out.features, g.at("features"), 1e-4, "features");
-  CHECK(test::compare(m.head(out.features), out.logits, 0, 0).ok);
+  auto m = test::swin_small();
+  auto out = test::check_eval(m, g, "swin_small");
   // A second forward (cached shift masks) gives the same bits.
+  NoGradGuard ng;
   CHECK(test::compare(m.forward(g.at("x")).logits, out.logits, 0, 0).ok);
-  MESSAGE("swin_small fp32: logits rel err " << el << ", features rel err " << ef);
 }
 
 TEST_CASE("swin: reduced config, every parameter gradient matches torchvision in fp64") {
-  auto g = test::load_fixture("swin_small_golden.safetensors");
-  auto m = small_ref();
-  m.to(DType::F64);
-  m.train();  // dropout and stochastic depth are identity: the same function
-  auto out = m.forward(g.at("x").to(DType::F64));
-  check_rel(out.logits, g.at("logits64"), 1e-10, "fp64 logits");
-  check_rel(out.features, g.at("features64"), 1e-10, "fp64 features");
-  Tensor loss = ops::cross_entropy(out.logits, g.at("labels"));
-  check_rel(loss.view({1}), g.at("loss64"), 1e-10, "fp64 loss");
-  loss.backward();
-  double worst = 0;
-  std::string worst_name;
-  int n = 0;
-  for (auto& [name, p] : m.named_parameters()) {
-    REQUIRE_MESSAGE(p.grad().defined(), name << " got no gradient");
-    Tensor gr = p.grad();
-    if (name == "features.0.0.weight") gr = models::krsc_to_kcrs(gr);
-    const double e = check_rel(gr, g.at("grad64." + name), 1e-6, "grad " + name);
-    if (e > worst) { worst = e; worst_name = name; }
-    n++;
-  }
-  // patch embedding 4, 6 blocks x 13, 2 merges x 3, norm 2, head 2; the golden holds as many.
+  auto m = test::swin_small();
+  const int n = test::check_fp64_grads(m, test::load_fixture("swin_small_golden.safetensors"), "swin_small",
+                                       "features.0.0.weight");
+  // patch embedding 4, 6 blocks x 13, 2 merges x 3, norm 2, head 2.
   CHECK(n == 4 + 6 * 13 + 2 * 3 + 2 + 2);
-  int golden = 0;
-  for (auto& [k, t] : g)
-    if (k.rfind("grad64.", 0) == 0) golden++;
-  CHECK(n == golden);
-  MESSAGE("swin_small fp64: worst of " << n << " parameter gradients " << worst << " (" << worst_name << ")");
 }
 
 TEST_CASE("swin: torchvision's state_dict names and order; .pth and safetensors load bit-exactly, I64 indices") {
   auto ref = weights::load_pth(test::fixture_dir() + "/swin_small.pth");  // torch's own order
-  models::SwinTransformer m(small_config(), "swin_small");
+  models::SwinTransformer m(test::swin_small_config(), "swin_small");
   models::load_state_dict(m, ref, "swin_small.pth");
   auto sd = models::state_dict(m);
-  REQUIRE(sd.size() == ref.size());
+  test::check_same_state(sd, ref, "swin_small.pth");
   int indices = 0;
-  for (size_t i = 0; i < sd.size(); i++) {
-    CHECK_MESSAGE(sd[i].first == ref[i].first, i << ": " << sd[i].first << " vs " << ref[i].first);
-    CHECK_MESSAGE(same_bytes(sd[i].second, ref[i].second), sd[i].first << " differs");
-    if (sd[i].first.find("relative_position_index") != std::string::npos) {
-      CHECK(sd[i].second.dtype() == DType::I64);
+  for (auto& [n, t] : sd)
+    if (n.find("relative_position_index") != std::string::npos) {
+      CHECK(t.dtype() == DType::I64);
       indices++;
     }
-  }
   CHECK(indices == 6);
   // Not trainable: the index buffers are no parameters.
   for (auto& [n, t] : m.named_parameters()) CHECK_MESSAGE(n.find("relative_position_index") == std::string::npos, n);
@@ -136,23 +73,18 @@ TEST_CASE("swin: torchvision's state_dict names and order; .pth and safetensors 
   REQUIRE(file.size() == ref.size());
   for (auto& [n, t] : file)
     if (n.find("relative_position_index") != std::string::npos) CHECK(t.dtype() == DType::I64);
-  models::SwinTransformer m3(small_config(), "swin_small");
+  models::SwinTransformer m3(test::swin_small_config(), "swin_small");
   models::load_weights(m3, path);
-  auto sd3 = models::state_dict(m3);
-  for (size_t i = 0; i < sd.size(); i++) {
-    CHECK(sd3[i].first == ref[i].first);
-    CHECK_MESSAGE(same_bytes(sd3[i].second, sd[i].second), sd3[i].first << " differs after the round trip");
-  }
+  test::check_same_state(models::state_dict(m3), sd, "round trip");
   std::remove(path.c_str());
   // The same weights in F64 give the same fp32 export.
   m3.to(DType::F64);
-  auto sd64 = models::state_dict(m3);
-  for (size_t i = 0; i < sd.size(); i++) CHECK(same_bytes(sd64[i].second, sd[i].second));
+  test::check_same_state(models::state_dict(m3), sd, "F64 export");
 }
 
 TEST_CASE("swin: strict loading names every bad key, including a foreign relative_position_index") {
   auto ref = weights::load_pth(test::fixture_dir() + "/swin_small.pth");
-  models::SwinTransformer m(small_config(), "swin_small");
+  models::SwinTransformer m(test::swin_small_config(), "swin_small");
   const Tensor head0 = models::state_dict(m)[models::state_dict(m).size() - 2].second;  // head.weight
   models::NamedTensors bad;
   for (auto& [n, t] : ref)
@@ -187,10 +119,10 @@ TEST_CASE("swin: strict loading names every bad key, including a foreign relativ
   CHECK_THROWS_WITH_AS(models::load_state_dict(m, with(ref, key, idx.to(DType::F32)), "f.pth"),
                        doctest::Contains((("index buffer differs from torchvision's I64 one (" + key + " F32)").c_str())), Error);
   // Nothing was written by the failed loads: the fresh model still has its random head.
-  CHECK(same_bytes(models::state_dict(m)[models::state_dict(m).size() - 2].second, head0));
+  CHECK(test::same_bytes(models::state_dict(m)[models::state_dict(m).size() - 2].second, head0));
   models::load_state_dict(m, with(ref, key, idx), "good.pth");
 
-  models::SwinConfig c = small_config();
+  models::SwinConfig c = test::swin_small_config();
   c.embed_dim = 24;
   models::SwinTransformer other(c, "swin_other");
   CHECK_THROWS_WITH_AS(models::load_state_dict(other, ref, "swin_small.pth"), doctest::Contains("shape mismatch"), Error);
@@ -199,13 +131,13 @@ TEST_CASE("swin: strict loading names every bad key, including a foreign relativ
 TEST_CASE("swin: bad configs, names and inputs are one clear error") {
   CHECK_THROWS_WITH_AS(models::SwinTransformer::create("swin_x"), doctest::Contains("unknown swin transformer 'swin_x'"),
                        Error);
-  models::SwinConfig c = small_config();
+  models::SwinConfig c = test::swin_small_config();
   c.num_heads = {2, 3, 4};  // 32 channels do not split into 3 heads
   CHECK_THROWS_WITH_AS(models::SwinTransformer(c, "swin_bad"), doctest::Contains("swin_bad: bad config"), Error);
-  c = small_config();
+  c = test::swin_small_config();
   c.num_heads = {2, 2};
   CHECK_THROWS_AS(models::SwinTransformer(c, "swin_bad"), Error);
-  models::SwinTransformer m(small_config(), "swin_small");
+  models::SwinTransformer m(test::swin_small_config(), "swin_small");
   CHECK_THROWS_WITH_AS(m.forward(Tensor::zeros({1, 3, 32, 32})), doctest::Contains("[N,H,W,3]"), Error);
   CHECK_THROWS_WITH_AS(m.forward(Tensor::zeros({1, 3, 32, 3})), doctest::Contains("H, W >= 4"), Error);
   CHECK_THROWS_WITH_AS(m.forward(Tensor::zeros({1, 8, 8, 3}, DType::F64)), doctest::Contains("must be F32"), Error);
@@ -243,7 +175,7 @@ TEST_CASE("swin: the torchvision architectures' shapes and parameter counts") {
       for (double x : v) ss += x * x;
       CHECK(std::abs(std::sqrt(ss / (double)v.size()) - 0.02) < 0.002);
     }
-    if (n == "features.1.0.attn.relative_position_index") CHECK(same_bytes(t, ops::relative_position_index(7, 7)));
+    if (n == "features.1.0.attn.relative_position_index") CHECK(test::same_bytes(t, ops::relative_position_index(7, 7)));
     if (n == "features.1.0.attn.qkv.bias") CHECK(t.to_f64_vector() == std::vector<double>((size_t)t.numel(), 0.0));
   }
 }
@@ -255,9 +187,5 @@ TEST_CASE("swin: full-size swin_t eval logits and features match torchvision" * 
   REQUIRE_MESSAGE(dir, "set ISHSCALE_SWIN_FULL to the folder tools/swin_full_parity.py wrote");
   auto g = st::File::open(std::string(dir) + "/swin_t_golden.safetensors").load_all();
   auto m = models::load_swin("swin-t", std::string(dir) + "/swin_t.pth");
-  NoGradGuard ng;
-  auto out = m.forward(g.at("x"));
-  const double el = check_rel(out.logits, g.at("logits"), 1e-4, "swin_t logits");
-  const double ef = check_rel(out.features, g.at("features"), 1e-4, "swin_t features");
-  MESSAGE("swin_t fp32: logits rel err " << el << ", features rel err " << ef);
+  test::check_eval(m, g, "swin_t");
 }

@@ -9,100 +9,33 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 
-#include "engine/ops.h"
 #include "models/vit.h"
-#include "tests/util.h"
+#include "tests/model_check.h"
 #include "weights/load.h"
 #include "weights/safetensors.h"
 
 using namespace ish;
 
-namespace {
-
-models::ViTConfig small_config() {
-  models::ViTConfig c;
-  c.image_size = 32;
-  c.patch_size = 8;
-  c.num_layers = 2;
-  c.num_heads = 4;
-  c.hidden_dim = 48;
-  c.mlp_dim = 96;
-  c.num_classes = 10;
-  return c;
-}
-
-models::VisionTransformer small_ref() {
-  models::VisionTransformer m(small_config(), "vit_small");
-  models::load_weights(m, test::fixture_dir() + "/vit_small_ref.safetensors");
-  return m;
-}
-
-double check_rel(const Tensor& a, const Tensor& ref, double tol, const std::string& what) {
-  REQUIRE_MESSAGE(a.shape() == ref.shape(), what << ": shape " << shape_str(a.shape()) << " vs " << shape_str(ref.shape()));
-  const double e = test::rel_error(a, ref);
-  CHECK_MESSAGE(e <= tol, what << ": relative error " << e << " > " << tol);
-  return e;
-}
-
-bool same_bytes(const Tensor& a, const Tensor& b) {
-  if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
-  Tensor x = a.to(Device::CPU), y = b.to(Device::CPU);
-  return std::memcmp(x.raw(), y.raw(), x.nbytes()) == 0;
-}
-
-}  // namespace
-
 TEST_SUITE("cpu") {
 TEST_CASE("vit: reduced config eval logits and features match torchvision (fp32)") {
-  auto g = test::load_fixture("vit_small_golden.safetensors");
-  auto m = small_ref();
-  m.eval();
-  NoGradGuard ng;
-  auto out = m.forward(g.at("x"));
-  const double el = check_rel(out.logits, g.at("logits"), 1e-4, "logits");
-  const double ef = check_rel(out.features, g.at("features"), 1e-4, "features");
-  CHECK(test::compare(m.head(out.features), out.logits, 0, 0).ok);
-  MESSAGE("vit_small fp32: logits rel err " << el << ", features rel err " << ef);
+  auto m = test::vit_small();
+  test::check_eval(m, test::load_fixture("vit_small_golden.safetensors"), "vit_small");
 }
 
 TEST_CASE("vit: reduced config, every parameter gradient matches torchvision in fp64") {
-  auto g = test::load_fixture("vit_small_golden.safetensors");
-  auto m = small_ref();
-  m.to(DType::F64);
-  m.train();  // dropout and stochastic depth are 0: the same function
-  auto out = m.forward(g.at("x").to(DType::F64));
-  check_rel(out.logits, g.at("logits64"), 1e-10, "fp64 logits");
-  check_rel(out.features, g.at("features64"), 1e-10, "fp64 features");
-  Tensor loss = ops::cross_entropy(out.logits, g.at("labels"));
-  check_rel(loss.view({1}), g.at("loss64"), 1e-10, "fp64 loss");
-  loss.backward();
-  double worst = 0;
-  std::string worst_name;
-  int n = 0;
-  for (auto& [name, p] : m.named_parameters()) {
-    REQUIRE_MESSAGE(p.grad().defined(), name << " got no gradient");
-    Tensor gr = p.grad();
-    if (name == "conv_proj.weight") gr = models::krsc_to_kcrs(gr);
-    const double e = check_rel(gr, g.at("grad64." + name), 1e-6, "grad " + name);
-    if (e > worst) { worst = e; worst_name = name; }
-    n++;
-  }
+  auto m = test::vit_small();
+  const int n = test::check_fp64_grads(m, test::load_fixture("vit_small_golden.safetensors"), "vit_small",
+                                       "conv_proj.weight");
   CHECK(n == 4 + 12 * 2 + 4);
-  MESSAGE("vit_small fp64: worst of " << n << " parameter gradients " << worst << " (" << worst_name << ")");
 }
 
 TEST_CASE("vit: torchvision's state_dict names and order; .pth, safetensors and pre-0.13 names load bit-exactly") {
   auto ref = weights::load_pth(test::fixture_dir() + "/vit_small.pth");  // torch's own order
-  models::VisionTransformer m(small_config(), "vit_small");
+  models::VisionTransformer m(test::vit_small_config(), "vit_small");
   models::load_state_dict(m, ref, "vit_small.pth");
   auto sd = models::state_dict(m);
-  REQUIRE(sd.size() == ref.size());
-  for (size_t i = 0; i < sd.size(); i++) {
-    CHECK_MESSAGE(sd[i].first == ref[i].first, i << ": " << sd[i].first << " vs " << ref[i].first);
-    CHECK_MESSAGE(same_bytes(sd[i].second, ref[i].second), sd[i].first << " differs");
-  }
+  test::check_same_state(sd, ref, "vit_small.pth");
   // torchvision < 0.13 names (the published vit_b_16 file): mlp.linear_1 / mlp.linear_2.
   models::NamedTensors legacy;
   for (auto& [n, t] : ref) {
@@ -111,18 +44,16 @@ TEST_CASE("vit: torchvision's state_dict names and order; .pth, safetensors and 
       if (k.find(from) != std::string::npos) k.replace(k.find(from), from.size(), to);
     legacy.emplace_back(k, t);
   }
-  models::VisionTransformer m2(small_config(), "vit_small");
+  models::VisionTransformer m2(test::vit_small_config(), "vit_small");
   models::load_state_dict(m2, legacy, "legacy");
-  auto sd2 = models::state_dict(m2);
-  for (size_t i = 0; i < sd.size(); i++) CHECK(same_bytes(sd2[i].second, sd[i].second));
+  test::check_same_state(models::state_dict(m2), sd, "pre-0.13 names");
 
   // Save -> load round trip through our safetensors file.
   const std::string path = "/tmp/ishscale_vit_roundtrip_" + std::to_string(getpid()) + ".safetensors";
   models::save_weights(m, path);
-  models::VisionTransformer m3(small_config(), "vit_small");
+  models::VisionTransformer m3(test::vit_small_config(), "vit_small");
   models::load_weights(m3, path);
-  auto sd3 = models::state_dict(m3);
-  for (size_t i = 0; i < sd.size(); i++) CHECK(same_bytes(sd3[i].second, sd[i].second));
+  test::check_same_state(models::state_dict(m3), sd, "round trip");
   std::remove(path.c_str());
 }
 
@@ -132,17 +63,17 @@ TEST_CASE("vit: strict loading names every bad key; bad input is one clear error
   for (auto& [n, t] : ref)
     if (n != "encoder.ln.bias") bad.emplace_back(n == "class_token" ? "cls_token" : n, t);
   bad.emplace_back("heads.head.weight.extra", ref[0].second);
-  models::VisionTransformer m(small_config(), "vit_small");
+  models::VisionTransformer m(test::vit_small_config(), "vit_small");
   CHECK_THROWS_WITH_AS(models::load_state_dict(m, bad, "bad.pth"),
                        doctest::Contains("2 missing (class_token, encoder.ln.bias)"), Error);
   CHECK_THROWS_WITH_AS(models::load_state_dict(m, bad, "bad.pth"), doctest::Contains("2 unexpected (cls_token, heads.head.weight.extra)"), Error);
-  models::ViTConfig c = small_config();
+  models::ViTConfig c = test::vit_small_config();
   c.hidden_dim = 64;
   models::VisionTransformer other(c, "vit_other");
   CHECK_THROWS_WITH_AS(models::load_state_dict(other, ref, "vit_small.pth"), doctest::Contains("shape mismatch"), Error);
   CHECK_THROWS_WITH_AS(m.forward(Tensor::zeros({1, 224, 224, 3})), doctest::Contains("[N,32,32,3]"), Error);
   CHECK_THROWS_WITH_AS(models::VisionTransformer::create("vit_b_17"), doctest::Contains("unknown vision transformer"), Error);
-  c = small_config();
+  c = test::vit_small_config();
   c.num_heads = 5;
   CHECK_THROWS_AS(models::VisionTransformer(c, "vit_bad"), Error);
 }
@@ -168,9 +99,5 @@ TEST_CASE("vit: full-size vit_b_16 eval logits and features match torchvision" *
   REQUIRE_MESSAGE(dir, "set ISHSCALE_VIT_FULL to the folder tools/vit_full_parity.py wrote");
   auto g = st::File::open(std::string(dir) + "/vit_b_16_golden.safetensors").load_all();
   auto m = models::load_vit("vit-b-16", std::string(dir) + "/vit_b_16.pth");
-  NoGradGuard ng;
-  auto out = m.forward(g.at("x"));
-  const double el = check_rel(out.logits, g.at("logits"), 1e-4, "vit_b_16 logits");
-  const double ef = check_rel(out.features, g.at("features"), 1e-4, "vit_b_16 features");
-  MESSAGE("vit_b_16 fp32: logits rel err " << el << ", features rel err " << ef);
+  test::check_eval(m, g, "vit_b_16");
 }

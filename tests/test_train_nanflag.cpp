@@ -17,6 +17,7 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "models/resnet.h"
+#include "tests/train_setup.h"
 #include "train/checkpoint.h"
 #include "train/train_log.h"
 #include "train/trainer.h"
@@ -36,21 +37,12 @@ bool exists(const std::string& p) { return access(p.c_str(), F_OK) == 0; }
 
 // n random 8x8 RGB images in 3 classes.
 train::InMemoryDataset dataset(int n) {
-  Rng rng(21);
-  std::vector<uint8_t> px((size_t)n * 8 * 8 * 3);
-  for (auto& v : px) v = (uint8_t)rng.below(256);
   std::vector<int64_t> ys;
   for (int i = 0; i < n; i++) ys.push_back((i * 7) % 3);
-  return train::InMemoryDataset(px, ys, 8, 8, 3, {0.5f, 0.4f, 0.3f}, {0.2f, 0.25f, 0.3f});
+  return train::InMemoryDataset(test::random_pixels(n, 8, 8, 21), ys, 8, 8, 3, {0.5f, 0.4f, 0.3f}, {0.2f, 0.25f, 0.3f});
 }
 
-models::ResNet model() {
-  models::ResNetConfig rc = models::config_for("resnet18_cifar");
-  rc.num_classes = 3;
-  rc.width = 8;
-  rc.seed = 6;
-  return models::ResNet(rc, "resnet18_cifar");
-}
+models::ResNet model() { return test::tiny_resnet(6); }
 
 train::TrainConfig config(const std::string& out) {
   train::TrainConfig c;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "models/resnet.h"
+#include "tests/train_setup.h"
 #include "train/trainer.h"
 
 using namespace ish;
@@ -22,20 +23,12 @@ struct Setup {
 
 Setup data() {
   Setup s;
-  Rng rng(11);
-  s.px.resize(18 * 12 * 12 * 3);
-  for (auto& v : s.px) v = (uint8_t)rng.below(256);
+  s.px = test::random_pixels(18, 12, 12, 11);
   for (int i = 0; i < 18; i++) s.ys.push_back(i % 3);
   return s;
 }
 
-models::ResNet model() {
-  models::ResNetConfig rc = models::config_for("resnet18_cifar");
-  rc.num_classes = 3;
-  rc.width = 8;
-  rc.seed = 4;
-  return models::ResNet(rc, "resnet18_cifar");
-}
+models::ResNet model() { return test::tiny_resnet(4); }
 
 train::TrainConfig config(const std::string& out) {
   train::TrainConfig c;

@@ -1,7 +1,9 @@
 #include "tests/util.h"
 
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -42,6 +44,19 @@ Diff compare(const Tensor& a, const Tensor& ref, double rtol, double atol) {
 
 double rel_error(const Tensor& a, const Tensor& ref) { return compare(a, ref, 0, INFINITY).rel_err; }
 
+double check_rel(const Tensor& a, const Tensor& ref, double tol, const std::string& what) {
+  REQUIRE_MESSAGE(a.shape() == ref.shape(), what << ": shape " << shape_str(a.shape()) << " vs " << shape_str(ref.shape()));
+  const double e = rel_error(a, ref);
+  CHECK_MESSAGE(e <= tol, what << ": relative error " << e << " > " << tol);
+  return e;
+}
+
+bool same_bytes(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
+  Tensor x = a.to(Device::CPU), y = b.to(Device::CPU);
+  return std::memcmp(x.raw(), y.raw(), x.nbytes()) == 0;
+}
+
 void check_close(const Tensor& a, const Tensor& ref, double rtol, double atol, const std::string& what) {
   Diff d = compare(a, ref, rtol, atol);
   if (!d.ok) {
@@ -52,6 +67,17 @@ void check_close(const Tensor& a, const Tensor& ref, double rtol, double atol, c
   } else {
     CHECK_MESSAGE(true, what << " ok: max_abs=" << d.max_abs << " rel_err=" << d.rel_err);
   }
+}
+
+std::string run_capture(const std::string& cmd, int* status) {
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  *status = pclose(p);
+  return out;
 }
 
 std::string ishscale_bin() {

@@ -31,5 +31,11 @@ Diff compare(const Tensor& a, const Tensor& ref, double rtol, double atol);
 void check_close(const Tensor& a, const Tensor& ref, double rtol, double atol, const std::string& what);
 // Relative error as ||a-b||_inf / ||b||_inf (the "relative error <= X" of the issues).
 double rel_error(const Tensor& a, const Tensor& ref);
+// REQUIREs equal shapes, CHECKs rel_error(a, ref) <= tol and returns the error.
+double check_rel(const Tensor& a, const Tensor& ref, double tol, const std::string& what);
+// Bitwise equality of two tensors (dtype, shape and bytes), on any device.
+bool same_bytes(const Tensor& a, const Tensor& b);
+// Runs `cmd` through the shell; returns its stdout and sets *status to pclose's status.
+std::string run_capture(const std::string& cmd, int* status);
 
 }  // namespace ish::test

@@ -10,9 +10,9 @@ backward in fp64 (every parameter gradient)."""
 import os
 
 import torch
-import torch.nn.functional as F
 import torchvision
 
+import model_golden
 import st_io
 
 SWIN_SMALL = dict(patch_size=[4, 4], embed_dim=16, depths=[2, 2, 2], num_heads=[2, 2, 4], window_size=[4, 3],
@@ -37,41 +37,12 @@ def _randomise(m, g):
                 p.copy_(torch.randn(p.shape, generator=g) / p[0].numel() ** 0.5)
 
 
-def _forward(m, x):
-    """logits and the head's input (the pooled, flattened map after norm)."""
-    feats = {}
-    h = m.head.register_forward_hook(lambda mod, i, o: feats.__setitem__("f", i[0]))
-    logits = m(x)
-    h.remove()
-    return logits, feats["f"]
-
-
 def make(out):
     torch.set_num_threads(int(os.environ.get("ISHSCALE_FIXTURE_THREADS", "1")))
     g = torch.Generator().manual_seed(1516)
     torch.manual_seed(1516)  # torchvision's own init, overwritten below
-    m = _model()
-    _randomise(m, g)
-    m.eval()
-    sd = {k: v.detach().clone() for k, v in m.state_dict().items()}
-    st_io.save(os.path.join(out, "swin_small_ref.safetensors"), sd, {"format": "pt"})
-    torch.save(m.state_dict(), os.path.join(out, "swin_small.pth"))
-    x = torch.randn(3, 3, *SIZE, generator=g)
-    labels = torch.randint(0, SWIN_SMALL["num_classes"], (3,), generator=g)
-    with torch.no_grad():
-        logits, feats = _forward(m, x)
-    assert feats.abs().max() > 1e-2 and logits.std() > 1e-2
-    m64 = _model().double()
-    m64.load_state_dict(sd)
-    m64.eval()
-    logits64, feats64 = _forward(m64, x.double())
-    loss64 = F.cross_entropy(logits64, labels)
-    loss64.backward()
-    gold = {"x_nchw": x, "x": x.permute(0, 2, 3, 1).contiguous(), "labels": labels, "logits": logits,
-            "features": feats, "logits64": logits64.detach(), "features64": feats64.detach(),
-            "loss64": loss64.detach().reshape(1)}
-    for name, p in m64.named_parameters():
-        gold["grad64." + name] = p.grad
+    gold = model_golden.write_state_and_goldens(out, "swin_small", _model, _randomise, model_golden.swin_forward,
+                                                SIZE, SWIN_SMALL["num_classes"], g)
     st_io.save(os.path.join(out, "swin_small_golden.safetensors"), gold)
 
 

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
+import model_golden
 import st_io
 
 VIT_SMALL = dict(image_size=32, patch_size=8, num_layers=2, num_heads=4, hidden_dim=48, mlp_dim=96, num_classes=10)
@@ -114,37 +115,13 @@ def _randomise_vit(m, g):
                 p.copy_(torch.randn(p.shape, generator=g) / fan_in ** 0.5)
 
 
-def _vit_features(m, x):
-    feats = {}
-    h = m.encoder.register_forward_hook(lambda mod, i, o: feats.__setitem__("f", o[:, 0]))
-    logits = m(x)
-    h.remove()
-    return logits, feats["f"]
-
-
 def _vit(out, g):
-    m = torchvision.models.VisionTransformer(**VIT_SMALL)
-    _randomise_vit(m, g)
-    m.eval()
-    sd = {k: v.detach().clone() for k, v in m.state_dict().items()}
-    st_io.save(os.path.join(out, "vit_small_ref.safetensors"), sd, {"format": "pt"})
-    torch.save(m.state_dict(), os.path.join(out, "vit_small.pth"))
-    x = torch.randn(3, 3, VIT_SMALL["image_size"], VIT_SMALL["image_size"], generator=g)
-    labels = torch.randint(0, VIT_SMALL["num_classes"], (3,), generator=g)
-    with torch.no_grad():
-        logits, feats = _vit_features(m, x)
-    assert feats.abs().max() > 1e-2 and logits.std() > 1e-2
-    m64 = torchvision.models.VisionTransformer(**VIT_SMALL).double()
-    m64.load_state_dict(sd)
-    m64.eval()
-    logits64, feats64 = _vit_features(m64, x.double())
-    loss64 = F.cross_entropy(logits64, labels)
-    loss64.backward()
-    gold = {"x_nchw": x, "x": x.permute(0, 2, 3, 1).contiguous(), "labels": labels, "logits": logits,
-            "features": feats, "logits64": logits64.detach(), "features64": feats64.detach(),
-            "loss64": loss64.detach().reshape(1)}
-    for name, p in m64.named_parameters():
-        gold["grad64." + name] = p.grad
+    def new_model():
+        return torchvision.models.VisionTransformer(**VIT_SMALL)
+
+    size = (VIT_SMALL["image_size"], VIT_SMALL["image_size"])
+    gold = model_golden.write_state_and_goldens(out, "vit_small", new_model, _randomise_vit, model_golden.vit_forward,
+                                                size, VIT_SMALL["num_classes"], g)
     st_io.save(os.path.join(out, "vit_small_golden.safetensors"), gold)
 
 

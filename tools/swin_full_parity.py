@@ -12,37 +12,25 @@ features (the mean over H, W after `norm`, the head's input)."""
 import os
 import sys
 
-import torch
 import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import st_io  # noqa: E402
+import model_golden  # noqa: E402
+
+
+def _randomise(m):
+    for name, p in m.named_parameters():
+        if "norm" in name and name.endswith(".weight"):
+            p.uniform_(0.5, 1.5)
+        elif p.dim() == 1:
+            p.normal_(0.0, 0.1)
+        elif "relative_position_bias_table" in name:
+            p.normal_(0.0, 0.5)
+    m.head.weight.normal_(0.0, 768 ** -0.5)
 
 
 def main(out):
-    os.makedirs(out, exist_ok=True)
-    torch.manual_seed(16)
-    m = torchvision.models.swin_t()
-    with torch.no_grad():
-        for name, p in m.named_parameters():
-            if "norm" in name and name.endswith(".weight"):
-                p.uniform_(0.5, 1.5)
-            elif p.dim() == 1:
-                p.normal_(0.0, 0.1)
-            elif "relative_position_bias_table" in name:
-                p.normal_(0.0, 0.5)
-        m.head.weight.normal_(0.0, 768 ** -0.5)
-    m.eval()
-    torch.save(m.state_dict(), os.path.join(out, "swin_t.pth"))
-    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(17))
-    feats = {}
-    h = m.head.register_forward_hook(lambda mod, i, o: feats.__setitem__("f", i[0]))
-    with torch.no_grad():
-        logits = m(x)
-    h.remove()
-    st_io.save(os.path.join(out, "swin_t_golden.safetensors"),
-               {"x_nchw": x, "x": x.permute(0, 2, 3, 1).contiguous(), "logits": logits, "features": feats["f"]})
-    print(f"wrote {out}: logits std {logits.std():.3f}")
+    model_golden.write_full_parity(out, "swin_t", torchvision.models.swin_t, _randomise, model_golden.swin_forward)
 
 
 if __name__ == "__main__":

@@ -11,35 +11,23 @@ with torchvision 0.14's eval logits and features (the class token after encoder.
 import os
 import sys
 
-import torch
 import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import st_io  # noqa: E402
+import model_golden  # noqa: E402
+
+
+def _randomise(m):
+    for name, p in m.named_parameters():
+        if name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or name == "encoder.ln.weight":
+            p.uniform_(0.5, 1.5)
+        elif p.dim() == 1 or name == "class_token":
+            p.normal_(0.0, 0.1)
+    m.heads.head.weight.normal_(0.0, 768 ** -0.5)
 
 
 def main(out):
-    os.makedirs(out, exist_ok=True)
-    torch.manual_seed(16)
-    m = torchvision.models.vit_b_16()
-    with torch.no_grad():
-        for name, p in m.named_parameters():
-            if name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or name == "encoder.ln.weight":
-                p.uniform_(0.5, 1.5)
-            elif p.dim() == 1 or name == "class_token":
-                p.normal_(0.0, 0.1)
-        m.heads.head.weight.normal_(0.0, 768 ** -0.5)
-    m.eval()
-    torch.save(m.state_dict(), os.path.join(out, "vit_b_16.pth"))
-    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(17))
-    feats = {}
-    h = m.encoder.register_forward_hook(lambda mod, i, o: feats.__setitem__("f", o[:, 0]))
-    with torch.no_grad():
-        logits = m(x)
-    h.remove()
-    st_io.save(os.path.join(out, "vit_b_16_golden.safetensors"),
-               {"x_nchw": x, "x": x.permute(0, 2, 3, 1).contiguous(), "logits": logits, "features": feats["f"]})
-    print(f"wrote {out}: logits std {logits.std():.3f}")
+    model_golden.write_full_parity(out, "vit_b_16", torchvision.models.vit_b_16, _randomise, model_golden.vit_forward)
 
 
 if __name__ == "__main__":

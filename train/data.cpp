@@ -28,7 +28,8 @@ int64_t Dataset::max_label() const {
 
 InMemoryDataset::InMemoryDataset(std::vector<uint8_t> images, std::vector<int64_t> labels, int64_t H, int64_t W,
                                  int64_t C, std::vector<float> mean, std::vector<float> stdv, std::string name)
-    : src_(std::move(images), std::move(labels), (int)H, (int)W, (int)C, std::move(name)) {
+    : SourceDataset(
+          img::MemorySource(std::move(images), std::move(labels), (int)H, (int)W, (int)C, std::move(name))) {
   ISH_CHECK(H == W, src_.describe(), ": in-memory images must be square (got ", H, "x", W, ")");
   ISH_CHECK((int64_t)mean.size() == C && (int64_t)stdv.size() == C, src_.describe(), ": mean/std need ", C,
             " values");

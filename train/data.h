@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/image/source.h"
@@ -20,20 +21,27 @@ class Dataset : public img::Source {
   int64_t max_label() const;
 };
 
-// Images held in memory: uint8 [N,H,W,C] (C = 1 or 3) + labels, H = W. Eval is the identity (no
-// resize, centre crop H); training is RandomResizedCrop to the same size + flip. mean/std per channel.
-class InMemoryDataset : public Dataset {
+// A Dataset whose samples are those of the img::Source S it holds (the Source calls forward to it).
+template <class S>
+class SourceDataset : public Dataset {
  public:
-  InMemoryDataset(std::vector<uint8_t> images, std::vector<int64_t> labels, int64_t H, int64_t W, int64_t C,
-                  std::vector<float> mean, std::vector<float> stdv, std::string name = "in-memory");
   int64_t size() const override { return src_.size(); }
   int64_t label(int64_t i) const override { return src_.label(i); }
   void read(int64_t i, img::Image& out) const override { src_.read(i, out); }
   std::string where(int64_t i) const override { return src_.where(i); }
   std::string describe() const override { return src_.describe(); }
 
- private:
-  img::MemorySource src_;
+ protected:
+  explicit SourceDataset(S src) : src_(std::move(src)) {}
+  S src_;
+};
+
+// Images held in memory: uint8 [N,H,W,C] (C = 1 or 3) + labels, H = W. Eval is the identity (no
+// resize, centre crop H); training is RandomResizedCrop to the same size + flip. mean/std per channel.
+class InMemoryDataset : public SourceDataset<img::MemorySource> {
+ public:
+  InMemoryDataset(std::vector<uint8_t> images, std::vector<int64_t> labels, int64_t H, int64_t W, int64_t C,
+                  std::vector<float> mean, std::vector<float> stdv, std::string name = "in-memory");
 };
 
 }  // namespace ish::train

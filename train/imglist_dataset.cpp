@@ -14,7 +14,7 @@ static img::ImgList checked_list(const std::string& list_path, const std::string
 
 ImageListDataset::ImageListDataset(const std::string& list_path, const std::string& data_root, const img::Transform& t,
                                    const img::DecodeOptions& decode)
-    : src_(checked_list(list_path, data_root), decode) {
+    : SourceDataset(img::ListSource(checked_list(list_path, data_root), decode)) {
   t.validate();
   transform = t;
 }

@@ -8,19 +8,11 @@
 
 namespace ish::train {
 
-class ImageListDataset : public Dataset {
+class ImageListDataset : public SourceDataset<img::ListSource> {
  public:
   // `decode`: the decoder's caps (pixels, file size) for every read.
   ImageListDataset(const std::string& list_path, const std::string& data_root, const img::Transform& t,
                    const img::DecodeOptions& decode = {});
-  int64_t size() const override { return src_.size(); }
-  int64_t label(int64_t i) const override { return src_.label(i); }
-  void read(int64_t i, img::Image& out) const override { src_.read(i, out); }
-  std::string where(int64_t i) const override { return src_.where(i); }
-  std::string describe() const override { return src_.describe(); }
-
- private:
-  img::ListSource src_;
 };
 
 }  // namespace ish::train
