@@ -155,15 +155,18 @@ clean:
 -include fuzz/fuzz.mk
 -include $(LIB_OBJS:.o=.d) $(DEMO_OBJS:.o=.d) $(BENCH_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d)
 
-# CPU speed against PyTorch 1.13 at equal threads (ResNet-50 and -18, batch 8, 224^2, eval and train
-# step); each pair is measured back to back. BENCH_CPU_THREADS / _ARCHS / _REPEAT override.
+# CPU speed against PyTorch 1.13 at equal threads (ResNet-50 and -18: eval and train step; the
+# transformers: eval forward only), batch 8, 224^2; each pair is measured back to back.
+# BENCH_CPU_THREADS / _ARCHS / _TF_ARCHS / _REPEAT override.
 BENCH_CPU_THREADS ?= 1 2
 BENCH_CPU_ARCHS ?= resnet50 resnet18
+BENCH_CPU_TF_ARCHS ?= vit_b_16
 BENCH_CPU_REPEAT ?= 3
 bench-cpu: $(BUILD)/ishscale
 	@mkdir -p $(BUILD)/bench-cpu && rm -f $(BUILD)/bench-cpu/*.json
-	@for a in $(BENCH_CPU_ARCHS); do for t in $(BENCH_CPU_THREADS); do \
-	  $(BUILD)/ishscale bench --cpu --arch $$a --batch-size 8 --threads $$t --repeat $(BENCH_CPU_REPEAT) --json $(BUILD)/bench-cpu/ours_$${a}_t$$t.json || exit 1; \
-	  $(PY) tools/torch_cpu_baseline.py --arch $$a --batch-size 8 --threads $$t --repeat $(BENCH_CPU_REPEAT) --json $(BUILD)/bench-cpu/torch_$${a}_t$$t.json || exit 1; \
+	@for a in $(BENCH_CPU_ARCHS) $(BENCH_CPU_TF_ARCHS); do for t in $(BENCH_CPU_THREADS); do \
+	  nt=$$(case " $(BENCH_CPU_TF_ARCHS) " in *" $$a "*) echo --no-train;; esac); \
+	  $(BUILD)/ishscale bench --cpu --arch $$a --batch-size 8 --threads $$t --repeat $(BENCH_CPU_REPEAT) $$nt --json $(BUILD)/bench-cpu/ours_$${a}_t$$t.json || exit 1; \
+	  $(PY) tools/torch_cpu_baseline.py --arch $$a --batch-size 8 --threads $$t --repeat $(BENCH_CPU_REPEAT) $$nt --json $(BUILD)/bench-cpu/torch_$${a}_t$$t.json || exit 1; \
 	done; done
 	@$(PY) tools/torch_cpu_baseline.py --table $(BUILD)/bench-cpu

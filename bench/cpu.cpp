@@ -1,8 +1,8 @@
 // `ishscale bench --cpu [--arch resnet50] [--batch-size 8] [--threads N] [--repeat 5] [--json FILE]`
-// ResNet eval forward (no grad) and training step (forward, cross-entropy, backward, SGD momentum
-// 0.9) on random weights and input, fp32, NHWC. Wall-clock median of the repeats after warm-up;
-// the GFLOP/s implied by the conv and linear FLOPs of the model (counted from its shapes). Same
-// JSON keys as tools/torch_cpu_baseline.py.
+// Eval forward (no grad) and training step (forward, cross-entropy, backward, SGD momentum 0.9) of a
+// ResNet or a vision transformer (vit_*) on random weights and input, fp32, NHWC. Wall-clock median
+// of the repeats after warm-up; the GFLOP/s implied by the conv, linear and attention-matmul FLOPs of
+// the model (counted from its shapes). Same JSON keys as tools/torch_cpu_baseline.py.
 #include "bench/cpu.h"
 
 #include <algorithm>
@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,7 @@
 #include "engine/ops.h"
 #include "engine/threads.h"
 #include "models/resnet.h"
+#include "models/vit.h"
 #include "train/sgd.h"
 
 namespace ish::bench {
@@ -77,6 +79,50 @@ Flops count_flops(const models::ResNetConfig& c, int64_t H, int64_t W) {
   f.fwd += fc;
   f.train += 3 * fc;
   return f;
+}
+
+// Matmul FLOPs of a torchvision ViT on its own image size: patch conv, per layer the packed q/k/v
+// projection, q k^T and attn v, out_proj and the MLP, then the head. Element-wise work is not counted.
+Flops count_flops(const models::ViTConfig& c) {
+  const double G = c.image_size / c.patch_size, L = G * G + 1, D = c.hidden_dim, M = c.mlp_dim;
+  const double conv = 2.0 * G * G * D * c.patch_size * c.patch_size * 3;
+  const double layer = 2.0 * L * D * 3 * D + 2.0 * 2 * L * L * D + 2.0 * L * D * D + 2.0 * 2 * L * D * M;
+  const double head = 2.0 * D * c.num_classes;
+  Flops f;
+  f.fwd = conv + c.num_layers * layer + head;
+  f.train = 2 * conv + 3 * (c.num_layers * layer + head);
+  return f;
+}
+
+// The benched model behind one interface (ResNet or ViT).
+struct Model {
+  std::function<Tensor(const Tensor&)> logits;
+  std::function<void(bool)> set_train;
+  std::function<models::NamedTensors()> params;
+  int num_classes = 0;
+  Flops flops;
+};
+
+Model make_model(const std::string& arch, int64_t size) {
+  Model m;
+  if (models::is_vit_arch(arch)) {
+    models::ViTConfig c = models::vit_config_for(arch);
+    ISH_CHECK(size == c.image_size, "bench: ", arch, " takes --image-size ", c.image_size, ", got ", size);
+    auto v = std::make_shared<models::VisionTransformer>(models::VisionTransformer::create(arch, -1, 1));
+    m.logits = [v](const Tensor& x) { return v->forward(x).logits; };
+    m.set_train = [v](bool on) { v->train(on); };
+    m.params = [v] { return v->named_parameters(); };
+    m.num_classes = v->num_classes();
+    m.flops = count_flops(v->config());
+    return m;
+  }
+  auto r = std::make_shared<models::ResNet>(models::ResNet::create(arch, -1, 1));
+  m.logits = [r](const Tensor& x) { return r->forward(x).logits; };
+  m.set_train = [r](bool on) { r->train(on); };
+  m.params = [r] { return r->named_parameters(); };
+  m.num_classes = r->num_classes();
+  m.flops = count_flops(models::config_for(arch), size, size);
+  return m;
 }
 
 double cpu_seconds() {  // user + system time of the whole process
@@ -136,8 +182,8 @@ int bench_cpu(int argc, char** argv) {
   ISH_CHECK(size >= 32 && size <= 1024, "bench: --image-size must be in [32, 1024], got ", size);
   set_threads((int)threads);
 
-  auto m = models::ResNet::create(arch, -1, 1);
-  const Flops fl = count_flops(models::config_for(arch), size, size);
+  Model m = make_model(arch, size);
+  const Flops fl = m.flops;
   const double peak = core_peak_gflops() * ish::threads();
   nlohmann::json out = {{"engine", "ishscale"}, {"arch", arch},       {"batch_size", bs},
                         {"threads", ish::threads()}, {"image_size", size}, {"repeat", repeat},
@@ -157,24 +203,23 @@ int bench_cpu(int argc, char** argv) {
   };
   Tensor x = ops::randn({bs, size, size, 3}, 5);
   if (!no_eval) {
-    m.eval();
+    m.set_train(false);
     NoGradGuard ng;
-    report("eval", median_s([&] { m.forward(x); }, (int)warmup, (int)repeat), fl.fwd);
+    report("eval", median_s([&] { m.logits(x); }, (int)warmup, (int)repeat), fl.fwd);
   }
   if (!no_train) {
-    m.train();
+    m.set_train(true);
     train::ParamGroup grp;
-    for (auto& np : m.named_parameters()) grp.params.push_back(np);
+    for (auto& np : m.params()) grp.params.push_back(np);
     grp.opt.lr = 0.01;
     grp.opt.momentum = 0.9;
     train::SGD opt({grp});
     std::vector<int64_t> l((size_t)bs);
-    for (int64_t i = 0; i < bs; i++) l[(size_t)i] = (i * 389 + 17) % m.num_classes();
+    for (int64_t i = 0; i < bs; i++) l[(size_t)i] = (i * 389 + 17) % m.num_classes;
     Tensor y = Tensor::from_i64(l, {bs});
     auto step = [&] {
       opt.zero_grad();
-      auto o = m.forward(x);
-      ops::cross_entropy(o.logits, y).backward();
+      ops::cross_entropy(m.logits(x), y).backward();
       opt.step();
     };
     report("train", median_s(step, (int)warmup, (int)repeat), fl.train);

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """PyTorch CPU baseline for `ishscale bench --cpu`: the same workloads and JSON keys.
 
-torchvision ResNet (random weights), fp32, batch B at 224x224: eval forward under no_grad, and a
-training step (zero_grad, forward, cross-entropy, backward, SGD momentum 0.9). Wall-clock median of
-the repeats after warm-up, at the same thread count (torch.set_num_threads). Both memory layouts
-are measured (NCHW and channels_last); the faster of each workload is reported under the plain
-keys, each layout under "<key>_nchw" / "<key>_cl".
+torchvision ResNet, ViT or Swin (random weights), fp32, batch B at 224x224: eval forward under
+no_grad, and a training step (zero_grad, forward, cross-entropy, backward, SGD momentum 0.9;
+--no-train skips it). Wall-clock median of the repeats after warm-up, at the same thread count
+(torch.set_num_threads). ResNets are measured in both memory layouts (NCHW and channels_last); the
+faster of each workload is reported under the plain keys, each layout under "<key>_nchw" /
+"<key>_cl". Transformers (vit_*, swin_*) are measured in NCHW only: their one conv is the patch
+embedding.
 
   python3 tools/torch_cpu_baseline.py --arch resnet50 --batch-size 8 --threads 2 --json out.json
+  python3 tools/torch_cpu_baseline.py --arch vit_b_16 --batch-size 8 --threads 1 --no-train
   python3 tools/torch_cpu_baseline.py --table DIR   # ratio table of DIR/{ours,torch}_<arch>_t<N>.json
 """
 import argparse
@@ -61,9 +64,12 @@ def table(d):
         cells = [o["arch"], str(o["threads"]), str(o["batch_size"])]
         shares, cpu_ratios = [], []
         for k in ("eval", "train"):
+            if f"{k}_img_s" not in o or f"{k}_img_s" not in t:
+                cells += ["-", "-", "-"]
+                continue
             ours, best = o[f"{k}_img_s"], t[f"{k}_img_s"]
-            cells += [f"{ours:.2f} img/s", f"{t[f'{k}_img_s_nchw']:.2f} / {t[f'{k}_img_s_cl']:.2f} img/s",
-                      f"**{ours / best:.2f}x**"]
+            layouts = " / ".join(f"{t[f'{k}_img_s_{n}']:.2f}" if f"{k}_img_s_{n}" in t else "-" for n in ("nchw", "cl"))
+            cells += [f"{ours:.2f} img/s", f"{layouts} img/s", f"**{ours / best:.2f}x**"]
             gf = o[f"gflop_per_img_{'fwd' if k == 'eval' else 'train'}"]
             shares.append(f"{100 * ours * gf / peak:.0f}% / {100 * best * gf / peak:.0f}%")
             if f"{k}_cpu_s_per_img" in o and f"{k}_cpu_s_per_img" in t:
@@ -87,6 +93,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--image-size", type=int, default=224)
+    ap.add_argument("--no-train", action="store_true")
     ap.add_argument("--json", default="")
     a = ap.parse_args()
     threads = a.threads if a.threads > 0 else len(os.sched_getaffinity(0))
@@ -102,7 +109,10 @@ def main():
            "image_size": a.image_size, "repeat": a.repeat}
     print(f"pytorch {torch.__version__} CPU: {a.arch}, batch {bs}, {threads} threads", flush=True)
     y = torch.tensor([(i * 389 + 17) % 1000 for i in range(bs)])
-    for name, fmt in (("nchw", torch.contiguous_format), ("cl", torch.channels_last)):
+    layouts = [("nchw", torch.contiguous_format)]
+    if not a.arch.startswith(("vit_", "swin_")):
+        layouts.append(("cl", torch.channels_last))
+    for name, fmt in layouts:
         torch.manual_seed(1)
         m = getattr(torchvision.models, a.arch)().to(memory_format=fmt)
         x = torch.randn(bs, 3, a.image_size, a.image_size).to(memory_format=fmt)
@@ -111,6 +121,9 @@ def main():
             s, c = median_s(lambda: m(x), a.warmup, a.repeat)
         out[f"eval_img_s_{name}"] = bs / s
         out[f"eval_cpu_s_per_img_{name}"] = c / bs
+        if a.no_train:
+            print(f"  {name:5s} eval {out[f'eval_img_s_{name}']:7.2f} img/s ({c / bs:.3f} CPU s/img)", flush=True)
+            continue
         m.train()
         opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
 
@@ -125,8 +138,8 @@ def main():
         print(f"  {name:5s} eval {out[f'eval_img_s_{name}']:7.2f} img/s ({out[f'eval_cpu_s_per_img_{name}']:.3f} CPU s/img)"
               f"  train {out[f'train_img_s_{name}']:7.2f} img/s ({out[f'train_cpu_s_per_img_{name}']:.3f} CPU s/img)",
               flush=True)
-    for key in ("eval", "train"):
-        best = max(("nchw", "cl"), key=lambda n: out[f"{key}_img_s_{n}"])
+    for key in ("eval",) if a.no_train else ("eval", "train"):
+        best = max((n for n, _ in layouts), key=lambda n: out[f"{key}_img_s_{n}"])
         out[f"{key}_img_s"] = out[f"{key}_img_s_{best}"]
         out[f"{key}_ms"] = 1e3 * bs / out[f"{key}_img_s"]
         out[f"{key}_layout"] = best
