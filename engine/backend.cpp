@@ -103,6 +103,9 @@ void Backend::layer_norm_bwd(int64_t, int64_t, const Tensor&, const Tensor&, con
 void Backend::gelu(const Tensor&, Tensor&) { unsupported("gelu"); }
 void Backend::gelu_bwd(const Tensor&, const Tensor&, Tensor&) { unsupported("gelu backward"); }
 void Backend::softmax(const Tensor&, Tensor&) { unsupported("softmax_last"); }
+void Backend::attn_softmax(const Tensor&, double, const Tensor&, const Tensor&, Tensor&) {
+  unsupported("attention_softmax");
+}
 void Backend::permute(const Tensor&, const std::vector<int>&, Tensor&) { unsupported("permute"); }
 void Backend::copy_blocks(int64_t, int64_t, const Tensor&, int64_t, int64_t, Tensor&, int64_t, int64_t) {
   unsupported("narrow/cat/expand0");

@@ -109,6 +109,9 @@ class Backend {
   virtual void gelu(const Tensor& x, Tensor& y);
   virtual void gelu_bwd(const Tensor& x, const Tensor& dy, Tensor& dx);
   virtual void softmax(const Tensor& x, Tensor& y);  // rows of x [N,D]
+  // Attention scores x [B,H,Nq,Nk] -> y = softmax over the last dim of x*scale + bias[h] + mask[b mod nW];
+  // bias [H,Nq,Nk] and mask [nW,Nq,Nk] may each be undefined (ops::attention_softmax).
+  virtual void attn_softmax(const Tensor& x, double scale, const Tensor& bias, const Tensor& mask, Tensor& y);
   virtual void permute(const Tensor& x, const std::vector<int>& perm, Tensor& y);  // y.shape[i] = x.shape[perm[i]]
   // For o < outer, j < block: dst[dst_off + o*dst_stride + j] = src[src_off + o*src_stride + j] (elements;
   // src_stride 0 repeats one block).

@@ -94,6 +94,11 @@ Tensor cat(const std::vector<Tensor>& xs, int dim);
 Tensor expand0(const Tensor& b, int64_t n);
 // x + b where b's shape is x's trailing shape with leading 1s (a [1,L,D] position embedding on x [B,L,D]).
 Tensor add_broadcast(const Tensor& x, const Tensor& b);
+// Attention's softmax in one pass: scores x [B,H,Nq,Nk] -> softmax over the last dim of
+// x*scale + bias[h] + mask[b mod nW] (the sum in that order). bias [H,Nq,Nk] (Swin's relative position
+// bias; gets a gradient) and mask [nW,Nq,Nk] (a constant, B a multiple of nW: Swin's shifted-window mask,
+// windows innermost in B) are optional. fp32 runs in float (exp within 2 ulp) with the row sums in double.
+Tensor attention_softmax(const Tensor& x, double scale, const Tensor& bias = Tensor(), const Tensor& mask = Tensor());
 
 // ---- Swin Transformer ops (engine/ops_swin.cpp) ----
 Tensor roll(const Tensor& x, int dim, int64_t shift);  // torch.roll along one dim

@@ -1,6 +1,7 @@
 // Op layer for the transformer ops: layer_norm, gelu, softmax over the last dim of any rank, batched
-// matmul, permute, narrow, cat and the broadcasts a vision transformer needs (class token, position
-// embedding). Validation, the call through the device's table, backward rules.
+// matmul, permute, narrow, cat, the broadcasts a vision transformer needs (class token, position
+// embedding) and the fused attention softmax (scale, relative position bias, shifted-window mask). Validation, the call through the device's table, backward rules.
+#include <cmath>
 #include <numeric>
 
 #include "engine/ops_util.h"
@@ -232,6 +233,47 @@ Tensor add_broadcast(const Tensor& x, const Tensor& b) {
   const int64_t N = b.numel(), M = N > 0 ? x.numel() / N : 0;
   Tensor e = reshape(expand0(reshape(b, {1, N}), M), x.shape());
   return add(x, e);
+}
+
+Tensor attention_softmax(const Tensor& x, double scale, const Tensor& bias, const Tensor& mask) {
+  check_float(x, "attention_softmax", "scores");
+  ISH_CHECK(x.dim() == 4 && x.numel() > 0, "attention_softmax: scores must be a non-empty [B,H,Nq,Nk], got ",
+            shape_str(x.shape()));
+  ISH_CHECK(std::isfinite(scale), "attention_softmax: scale ", scale, " is not finite");
+  const int64_t B = x.size(0), H = x.size(1), Nq = x.size(2), Nk = x.size(3);
+  if (bias.defined()) {
+    check_like(x, bias, "attention_softmax", "bias");
+    check_shape(bias, {H, Nq, Nk}, "attention_softmax bias");
+  }
+  if (mask.defined()) {
+    check_like(x, mask, "attention_softmax", "mask");
+    ISH_CHECK(mask.dim() == 3 && mask.size(0) >= 1 && mask.size(1) == Nq && mask.size(2) == Nk &&
+                  B % mask.size(0) == 0,
+              "attention_softmax: mask ", shape_str(mask.shape()), " is not [nW,", Nq, ",", Nk,
+              "] with nW dividing the batch ", B);
+    ISH_CHECK(!mask.requires_grad(), "attention_softmax: the mask is a constant (it gets no gradient)");
+  }
+  Tensor y = like(x);
+  backend_of(x, "attention_softmax").attn_softmax(x, scale, bias, mask, y);
+  if (!autograd::needs_grad({&x, &bias})) return y;
+  const int64_t M = B * H * Nq;
+  Tensor yd = y.detach().view({M, Nk});
+  const bool has_bias = bias.defined();
+  // With dz = softmax_last's backward of the sum: dx = scale * dz, dbias = dz summed over B.
+  return autograd::record(y, "attention_softmax", {x, bias}, [=](const Tensor& g) -> std::vector<Tensor> {
+    Backend& be = backend_of(g, "attention_softmax backward");
+    Tensor dz = Tensor::empty({M, Nk}, g.dtype(), g.device());
+    be.softmax_bwd(g.view({M, Nk}), yd, dz);
+    Tensor dbias;
+    if (has_bias) {
+      dbias = Tensor::empty({H, Nq, Nk}, g.dtype(), g.device());
+      Tensor db2 = dbias.view({H * Nq * Nk});
+      be.col_sum(dz.view({B, H * Nq * Nk}), db2);
+    }
+    Tensor dx = Tensor::empty({B, H, Nq, Nk}, g.dtype(), g.device());
+    be.scale_shift(dz.view({B, H, Nq, Nk}), scale, 0.0, dx);
+    return {dx, dbias};
+  });
 }
 
 }  // namespace ish::ops

@@ -1,4 +1,5 @@
-// The transformer kernels (engine/cuda/transformer.h): one block per row for LayerNorm and softmax
+// The transformer kernels (engine/cuda/transformer.h): one block per row for LayerNorm and softmax, a warp per
+// row for the fused attention softmax
 // (fixed-order block reductions in double: deterministic, the CPU reference's arithmetic up to the
 // order of the sums), element-wise GELU, index-mapping copies for permute/narrow/cat, and cuBLAS's
 // strided-batched GEMM for bmm.
@@ -116,6 +117,39 @@ __global__ void softmax_bwd_k(int64_t D, const float* __restrict__ g, const floa
     dx[base + j] = (float)((double)y[base + j] * ((double)g[base + j] - dot));
 }
 
+// The fused attention softmax: a warp per row (attention rows are short: 49 for Swin, 197 for ViT-B/16),
+// the row's scaled, biased, masked scores written to y, then max, e^(z - max) and the sum in double
+// (fixed-order warp trees), then the normalisation. exp is expf (2 ulp), not the fast-math __expf.
+__global__ void attn_softmax_k(int64_t rows, int64_t H, int64_t Nq, int64_t Nk, const float* __restrict__ x,
+                               float scale, const float* __restrict__ bias, const float* __restrict__ mask,
+                               int64_t nW, float* __restrict__ y) {
+  const int64_t r = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+  if (r >= rows) return;  // whole warps leave together: rows are warp-uniform
+  const int lane = threadIdx.x & 31;
+  const int64_t q = r % Nq, h = (r / Nq) % H, b = r / (Nq * H);
+  const float* xr = x + r * Nk;
+  const float* br = bias ? bias + (h * Nq + q) * Nk : nullptr;
+  const float* mr = mask ? mask + ((b % nW) * Nq + q) * Nk : nullptr;
+  float* yr = y + r * Nk;
+  float mx = -INFINITY;
+  for (int64_t j = lane; j < Nk; j += 32) {
+    float z = xr[j] * scale;
+    if (br) z += br[j];
+    if (mr) z += mr[j];
+    yr[j] = z;
+    mx = fmaxf(mx, z);
+  }
+  mx = warp_max(mx);
+  double s = 0;
+  for (int64_t j = lane; j < Nk; j += 32) {
+    const float e = expf(yr[j] - mx);
+    yr[j] = e;
+    s += (double)e;
+  }
+  const float inv = (float)(1.0 / warp_sum(s));
+  for (int64_t j = lane; j < Nk; j += 32) yr[j] *= inv;
+}
+
 struct PermuteDims {
   int rank;
   int64_t out_shape[8];
@@ -221,6 +255,17 @@ void softmax_bwd(int64_t N, int64_t D, const float* g, const float* y, float* dx
   if (N == 0) return;
   softmax_bwd_k<<<(unsigned)N, kBlock, 0, stream()>>>(D, g, y, dx);
   CHECK_LAUNCH("softmax_bwd");
+}
+
+void attn_softmax(int64_t B, int64_t H, int64_t Nq, int64_t Nk, const float* x, float scale, const float* bias,
+                  const float* mask, int64_t nW, float* y) {
+  const int64_t rows = B * H * Nq;
+  ISH_CHECK(rows >= 0 && Nk > 0 && nW >= 1 && rows <= (int64_t)INT32_MAX * 8, "attention_softmax on cuda: bad sizes B=",
+            B, " H=", H, " Nq=", Nq, " Nk=", Nk, " nW=", nW);
+  if (rows == 0) return;
+  attn_softmax_k<<<(unsigned)ceil_div(rows * 32, kBlock), kBlock, 0, stream()>>>(rows, H, Nq, Nk, x, scale, bias,
+                                                                                  mask, nW, y);
+  CHECK_LAUNCH("attn_softmax");
 }
 
 void permute(const std::vector<int64_t>& shape, const std::vector<int>& perm, const float* x, float* y) {

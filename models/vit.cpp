@@ -188,14 +188,16 @@ void VisionTransformer::to(DType dt) {
 }
 
 // nn.MultiheadAttention(D, H, batch_first=True) on x [N,L,D] as self-attention: q, k, v from the packed
-// in_proj, heads folded into the batch, softmax(q/sqrt(hd) k^T) v, heads merged, out_proj.
+// in_proj, heads folded into the batch, softmax(q k^T / sqrt(hd)) v, heads merged, out_proj.
 Tensor VisionTransformer::attention(const Tensor& x, EncoderLayer& l) {
   const int64_t N = x.size(0), L = x.size(1), D = cfg_.hidden_dim, H = cfg_.num_heads, hd = D / H;
   Tensor qkv = ops::linear(x, l.in_proj_w, l.in_proj_b);                             // [N,L,3D]
   qkv = ops::permute(ops::reshape(qkv, {N, L, 3, H, hd}), {2, 0, 3, 1, 4});           // [3,N,H,L,hd]
   auto part = [&](int i) { return ops::reshape(ops::select(qkv, 0, i), {N * H, L, hd}); };
-  Tensor q = ops::mul_scalar(part(0), 1.0 / std::sqrt((double)hd));
-  Tensor a = ops::softmax_last(ops::bmm(q, part(1), false, true));                    // [NH,L,L]
+  // softmax(q k^T / sqrt(hd)): the scale is applied to the scores inside the fused softmax (torch scales
+  // q; the same numbers when sqrt(hd) is a power of two, as for vit_b/vit_l's 64).
+  Tensor s = ops::reshape(ops::bmm(part(0), part(1), false, true), {N, H, L, L});
+  Tensor a = ops::reshape(ops::attention_softmax(s, 1.0 / std::sqrt((double)hd)), {N * H, L, L});
   Tensor o = ops::bmm(a, part(2));                                                    // [NH,L,hd]
   o = ops::reshape(ops::permute(ops::reshape(o, {N, H, L, hd}), {0, 2, 1, 3}), {N, L, D});
   return ops::linear(o, l.out_proj_w, l.out_proj_b);

@@ -114,4 +114,43 @@ TEST_CASE("transformer ops refuse bad shapes with one clear error") {
   CHECK(ops::add_broadcast(x, Tensor::zeros({4})).shape() == x.shape());
   CHECK(ops::add_broadcast(x, Tensor::zeros({1, 3, 4})).shape() == x.shape());
 }
+
+TEST_CASE("transformer ops: the fused attention_softmax matches torch (scale, bias, window mask; gradients)") {
+  const auto fx = test::load_fixture("tf_attn_softmax.safetensors");
+  const double scale = fx.at("scale").item();
+  const Tensor mask = fx.at("mask");
+  golden("attn_softmax", {"x", "bias"}, [=](auto& v) { return ops::attention_softmax(v[0], scale, v[1], mask); });
+  // A ViT row: 197 scores (the vector loop and its tail), neither bias nor mask.
+  golden("attn_softmax_vit", {"x"}, [](auto& v) { return ops::attention_softmax(v[0], 0.125); });
+  // The same numbers as the unfused ops it replaces, in fp64 (reordering only).
+  const Tensor m = ops::shifted_window_mask(2, 6, 2, 3, 1, 1, DType::F64);
+  REQUIRE(m.shape() == Shape({2, 6, 6}));
+  Tensor x6 = rand_d({4, 3, 6, 6}, 33, -3, 3), b6 = rand_d({3, 6, 6}, 34);
+  Tensor fused = ops::attention_softmax(x6, 0.7, b6, m);
+  Tensor z = ops::add(ops::mul_scalar(x6, 0.7), ops::reshape(ops::expand0(ops::reshape(b6, {1, 3, 6, 6}), 4), {4, 3, 6, 6}));
+  Tensor mz = ops::reshape(ops::expand0(ops::reshape(m, {1, 2, 1, 6, 6}), 2), {2, 2, 1, 6, 6});
+  mz = ops::reshape(ops::cat({mz, mz, mz}, 2), {4, 3, 6, 6});
+  CHECK(test::rel_error(fused, ops::softmax_last(ops::add(z, mz))) <= 1e-14);
+}
+
+TEST_CASE("finite differences: attention_softmax (scale, bias, mask)") {
+  const Tensor m = ops::shifted_window_mask(2, 6, 2, 3, 1, 1, DType::F64);  // [2,6,6], 0 / -100
+  gradcheck("attention_softmax bias+mask", [=](auto& v) { return ops::attention_softmax(v[0], 0.6, v[1], m); },
+            {rand_d({4, 3, 6, 6}, 35, -2, 2), rand_d({3, 6, 6}, 36)});
+  gradcheck("attention_softmax plain", [](auto& v) { return ops::attention_softmax(v[0], 1.3); },
+            {rand_d({2, 2, 3, 5}, 37, -2, 2)});
+}
+
+TEST_CASE("attention_softmax refuses bad shapes with one clear error") {
+  Tensor x = Tensor::zeros({4, 3, 5, 6});
+  CHECK_THROWS_WITH_AS(ops::attention_softmax(Tensor::zeros({3, 5, 6}), 1.0), doctest::Contains("[B,H,Nq,Nk]"), Error);
+  CHECK_THROWS_WITH_AS(ops::attention_softmax(x, 1.0, Tensor::zeros({3, 6, 5})), doctest::Contains("bias"), Error);
+  CHECK_THROWS_WITH_AS(ops::attention_softmax(x, 1.0, Tensor(), Tensor::zeros({3, 5, 6})),
+                       doctest::Contains("nW dividing the batch 4"), Error);
+  CHECK_THROWS_WITH_AS(ops::attention_softmax(x, 1.0, Tensor(), Tensor::zeros({2, 5, 6}).set_requires_grad(true)),
+                       doctest::Contains("constant"), Error);
+  CHECK_THROWS_WITH_AS(ops::attention_softmax(x, NAN), doctest::Contains("not finite"), Error);
+  CHECK_THROWS_WITH_AS(ops::attention_softmax(x, 1.0, Tensor::zeros({3, 5, 6}, DType::F64)), doctest::Contains("dtype"),
+                       Error);
+}
 }

@@ -1,6 +1,6 @@
 """Goldens for the transformer ops (ViT and Swin) and the reduced ViT (torch 1.13 / torchvision 0.14, also newer).
 
-Per op, tf_<name>.safetensors holds the inputs, the upstream gradient `gy`, the output `y` and every
+Per op (and the fused attention softmax), tf_<name>.safetensors holds the inputs, the upstream gradient `gy`, the output `y` and every
 input gradient `d<input>` (fp32; activations in torch's layout, which is ours for these ops).
 vit_small_*: a torchvision VisionTransformer in a reduced configuration (2 layers, width 48, 4 heads,
 MLP 96, patch 8 on 32x32, 10 classes) with every parameter randomised (so a swapped or transposed
@@ -125,12 +125,33 @@ def _vit(out, g):
     st_io.save(os.path.join(out, "vit_small_golden.safetensors"), gold)
 
 
+def _attention(out, g):
+    """The fused attention softmax, softmax(x*scale + bias[h] + mask[b mod nW]) over the last dim, as torch
+    writes it in Swin (windows innermost in the batch): with bias and a 0/-100 mask (Nq != Nk), and a
+    ViT-sized row (197) with neither."""
+    nw, heads, nq, nk, scale = 2, 3, 5, 6, 0.3
+    mask = torch.where(torch.rand(nw, nq, nk, generator=g) < 0.3, -100.0, 0.0)
+
+    def fused(x, bias):
+        z = (x * scale + bias).view(-1, nw, heads, nq, nk) + mask.unsqueeze(1).unsqueeze(0)
+        return F.softmax(z.view(x.shape), -1)
+
+    cases = [_case("attn_softmax", fused, {"x": _leaf(2 * nw, heads, nq, nk, g=g, scale=3.0),
+                                           "bias": _leaf(heads, nq, nk, g=g)}, g,
+                   {"mask": mask, "scale": torch.tensor([scale], dtype=torch.float64)}),
+             _case("attn_softmax_vit", lambda x: F.softmax(x * 0.125, -1), {"x": _leaf(2, 2, 3, 197, g=g, scale=8.0)}, g,
+                   {"scale": torch.tensor([0.125], dtype=torch.float64)})]
+    for name, t in cases:
+        st_io.save(os.path.join(out, f"tf_{name}.safetensors"), t)
+
+
 def make(out):
     torch.set_num_threads(int(os.environ.get("ISHSCALE_FIXTURE_THREADS", "1")))
     g = torch.Generator().manual_seed(1515)
     _ops(out, g)
     _swin(out, g)
     _vit(out, g)
+    _attention(out, torch.Generator().manual_seed(1516))  # its own stream: the files above keep their values
 
 
 if __name__ == "__main__":

@@ -234,6 +234,11 @@ class CpuBackend final : public Backend {
   void softmax(const Tensor& x, Tensor& y) override {
     ISH_CPU_FLOAT_DISPATCH(x.dtype(), cpu::softmax<T>(x.size(0), x.size(1), x.data<T>(), y.data<T>()));
   }
+  void attn_softmax(const Tensor& x, double scale, const Tensor& bias, const Tensor& mask, Tensor& y) override {
+    ISH_CPU_FLOAT_DISPATCH(x.dtype(), cpu::attn_softmax<T>(x.size(0), x.size(1), x.size(2), x.size(3), x.data<T>(),
+                                                            scale, cptr<T>(bias), cptr<T>(mask),
+                                                            mask.defined() ? mask.size(0) : 1, y.data<T>()));
+  }
   void permute(const Tensor& x, const std::vector<int>& perm, Tensor& y) override {
     cpu::permute(x.shape(), perm, itemsize(x.dtype()), x.raw(), y.raw());
   }

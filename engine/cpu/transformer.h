@@ -21,6 +21,12 @@ void layer_norm_bwd(int64_t M, int64_t D, const T* dy, const T* x, const T* gamm
 template <class T> void gelu(int64_t n, const T* x, T* y);
 template <class T> void gelu_bwd(int64_t n, const T* x, const T* dy, T* dx);
 template <class T> void softmax(int64_t N, int64_t D, const T* x, T* y);
+// Fused attention softmax (engine/cpu/attention.cpp): for x [B,H,Nq,Nk], y = softmax over the last dim of
+// x*scale + bias[h] + mask[b mod nW], bias [H,Nq,Nk] and mask [nW,Nq,Nk] each optional (null). fp32 in
+// float with a vectorised exp (2 ulp) and the row sum in double; fp64 in double.
+template <class T>
+void attn_softmax(int64_t B, int64_t H, int64_t Nq, int64_t Nk, const T* x, double scale, const T* bias,
+                  const T* mask, int64_t nW, T* y);
 // x of shape `shape` (rank <= 8) -> y with y.shape[i] = shape[perm[i]]; any element size.
 void permute(const std::vector<int64_t>& shape, const std::vector<int>& perm, size_t elem, const void* x, void* y);
 void copy_blocks(int64_t outer, int64_t block, size_t elem, const void* src, int64_t src_stride, void* dst,

@@ -150,6 +150,11 @@ class CudaBackend final : public Backend {
     cuda::gelu_bwd(x.numel(), f(x), f(dy), f(dx));
   }
   void softmax(const Tensor& x, Tensor& y) override { cuda::softmax(x.size(0), x.size(1), f(x), f(y)); }
+  void attn_softmax(const Tensor& x, double scale, const Tensor& bias, const Tensor& mask, Tensor& y) override {
+    cuda::attn_softmax(x.size(0), x.size(1), x.size(2), x.size(3), f(x), (float)scale,
+                       bias.defined() ? f(bias) : nullptr, mask.defined() ? f(mask) : nullptr,
+                       mask.defined() ? mask.size(0) : 1, f(y));
+  }
   void permute(const Tensor& x, const std::vector<int>& perm, Tensor& y) override {
     cuda::permute(x.shape(), perm, f(x), f(y));
   }

@@ -18,6 +18,10 @@ void gelu(int64_t n, const float* x, float* y);
 void gelu_bwd(int64_t n, const float* x, const float* dy, float* dx);
 void softmax(int64_t N, int64_t D, const float* x, float* y);
 void softmax_bwd(int64_t N, int64_t D, const float* g, const float* y, float* dx);  // y: the probabilities
+// Fused attention softmax over x [B,H,Nq,Nk]: y = softmax_last(x*scale + bias[h] + mask[b mod nW]), bias
+// [H,Nq,Nk] and mask [nW,Nq,Nk] optional (null). A warp per row, float exp, the row sum in double.
+void attn_softmax(int64_t B, int64_t H, int64_t Nq, int64_t Nk, const float* x, float scale, const float* bias,
+                  const float* mask, int64_t nW, float* y);
 // x of shape `shape` (rank <= 8) -> y with y.shape[i] = shape[perm[i]].
 void permute(const std::vector<int64_t>& shape, const std::vector<int>& perm, const float* x, float* y);
 // dst[o*dst_stride + j] = src[o*src_stride + j] for o < outer, j < block (src_stride 0 repeats a block).
