@@ -133,9 +133,9 @@ __global__ void attn_softmax_k(int64_t rows, int64_t H, int64_t Nq, int64_t Nk, 
   float* yr = y + r * Nk;
   float mx = -INFINITY;
   for (int64_t j = lane; j < Nk; j += 32) {
-    float z = xr[j] * scale;
-    if (br) z += br[j];
-    if (mr) z += mr[j];
+    float z = __fmul_rn(xr[j], scale);  // no FMA contraction: each step rounded, as on the CPU
+    if (br) z = __fadd_rn(z, br[j]);
+    if (mr) z = __fadd_rn(z, mr[j]);
     yr[j] = z;
     mx = fmaxf(mx, z);
   }

@@ -56,6 +56,32 @@ TEST_CASE("gpu transformer ops: layer_norm, gelu, softmax match the CPU (forward
   twin("gelu", [](auto& v) { return ops::gelu(v[0]); }, {{7, 1001}});
 }
 
+TEST_CASE("gpu attention_softmax: scale, bias and window mask match the CPU (forward and backward)") {
+  // ViT-sized rows (197 > a warp's 32 lanes), no bias or mask.
+  twin("attention_softmax vit", [](auto& v) { return ops::attention_softmax(v[0], 0.125); }, {{2, 3, 197, 197}});
+  // Swin-sized: 49-token windows, the relative position bias (gets a gradient) and the shifted-window mask
+  // [4,49,49] of a 14x14 map broadcast over batch 2 x heads 3 (windows innermost in the batch).
+  const Tensor m = ops::shifted_window_mask(14, 14, 7, 7, 3, 3), mg = m.to(Device::CUDA);
+  twin("attention_softmax swin", [=](auto& v) { return ops::attention_softmax(v[0], 0.17677669, v[1], v[0].is_cuda() ? mg : m); },
+       {{8, 3, 49, 49}, {3, 49, 49}});
+  // Nq != Nk, a row shorter than a warp, scale 1.
+  twin("attention_softmax short rows", [](auto& v) { return ops::attention_softmax(v[0], 1.0, v[1]); },
+       {{3, 2, 5, 7}, {2, 5, 7}});
+}
+
+TEST_CASE("gpu attn_softmax launcher writes exactly its output (guard elements) and matches the CPU kernel") {
+  const int64_t B = 4, H = 2, Nq = 9, Nk = 40, nW = 2;
+  const auto x = rand_uniform(B * H * Nq * Nk, 21, -4, 4), bias = rand_uniform(H * Nq * Nk, 22),
+             mask = rand_uniform(nW * Nq * Nk, 23, -100, 0);
+  std::vector<float> y(x.size());
+  cpu::attn_softmax<float>(B, H, Nq, Nk, x.data(), 0.3, bias.data(), mask.data(), nW, y.data());
+  DevBuf<float> gx(x), gb(bias), gm(mask), gy(x.size());
+  cuda::attn_softmax(B, H, Nq, Nk, gx.ptr(), 0.3f, gb.ptr(), gm.ptr(), nW, gy.ptr());
+  // Float scores on both sides, sums in double: the exps (2 ulp each) and the sum order differ.
+  close(gy.get(), y, 1e-5, 1e-9, "attn_softmax");
+  CHECK(gy.guards_ok());
+}
+
 TEST_CASE("gpu transformer ops: bmm (cuBLAS strided-batched), permute, narrow, cat, broadcasts") {
   for (int ta = 0; ta < 2; ta++)
     for (int tb = 0; tb < 2; tb++)
