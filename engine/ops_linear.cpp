@@ -38,8 +38,14 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b, const Tensor& w
     check_shape(wgrad_input, x.shape(), "linear wgrad_input");
   }
   Tensor y = Tensor::empty({N, Out}, x.dtype(), x.device());
-  gemm_t(false, true, N, Out, In, x, W, 0.0, y);
-  if (b.defined()) gemm_t(false, false, N, Out, 1, ones(N, x), b, 1.0, y);  // y += 1 * b^T
+  if (b.defined() && N > 0) {
+    // y = b in every row, then y += x W^T in one GEMM: the GEMM adds its accumulator to y once, so the
+    // values are those of x W^T followed by + b, without a second pass over y.
+    backend_of(y, "linear").copy_blocks(N, Out, b, 0, 0, y, Out, 0);
+    gemm_t(false, true, N, Out, In, x, W, 1.0, y);
+  } else {
+    gemm_t(false, true, N, Out, In, x, W, 0.0, y);
+  }
   if (!autograd::needs_grad({&x, &W, &b})) return y;
   Tensor xw = (wgrad_input.defined() ? wgrad_input : x).detach(), Wd = W.detach();
   const bool need_x = x.requires_grad(), need_w = W.requires_grad(), has_b = b.defined();
