@@ -105,7 +105,7 @@ struct Model {
 
 Model make_model(const std::string& arch, int64_t size) {
   Model m;
-  if (models::is_vit_arch(arch)) {
+  if (models::is_vit_arch(arch) || arch.rfind("vit", 0) == 0) {  // a misspelt vit_* gets the ViT list
     models::ViTConfig c = models::vit_config_for(arch);
     ISH_CHECK(size == c.image_size, "bench: ", arch, " takes --image-size ", c.image_size, ", got ", size);
     auto v = std::make_shared<models::VisionTransformer>(models::VisionTransformer::create(arch, -1, 1));

@@ -23,8 +23,9 @@ const char* kHelp =
     "TF32 (img/s), then GB/s of every hand-written kernel against the device-to-device copy roof.\n"
     "--pipeline (any build): CPU read + decode + Resize + CenterCrop + normalise per image, next to\n"
     "PIL + torchvision (tools/pipeline_baseline.py) on the same files in the same run; the best of K rounds.\n"
-    "--cpu (any build): ResNet eval forward and train step img/s and GFLOP/s on the CPU backend; make bench-cpu\n"
-    "runs it beside PyTorch (tools/torch_cpu_baseline.py) and prints the ratio table.\n";
+    "--cpu (any build): eval forward and train step img/s and GFLOP/s on the CPU backend of --arch resnet18/34/\n"
+    "50/101/152 or vit_b_16/b_32/l_16/l_32/h_14 (transformers: --image-size 224); make bench-cpu runs it beside\n"
+    "PyTorch (tools/torch_cpu_baseline.py) and prints the ratio table.\n";
 
 }  // namespace
 
