@@ -163,7 +163,7 @@ clean:
 # BENCH_CPU_THREADS / _ARCHS / _TF_ARCHS / _REPEAT override.
 BENCH_CPU_THREADS ?= 1 2
 BENCH_CPU_ARCHS ?= resnet50 resnet18
-BENCH_CPU_TF_ARCHS ?= vit_b_16
+BENCH_CPU_TF_ARCHS ?= vit_b_16 swin_t
 BENCH_CPU_REPEAT ?= 3
 bench-cpu: $(BUILD)/ishscale
 	@mkdir -p $(BUILD)/bench-cpu && rm -f $(BUILD)/bench-cpu/*.json

@@ -1,6 +1,6 @@
 // `ishscale bench --cpu [--arch resnet50] [--batch-size 8] [--threads N] [--repeat 5] [--json FILE]`
 // Eval forward (no grad) and training step (forward, cross-entropy, backward, SGD momentum 0.9) of a
-// ResNet or a vision transformer (vit_*) on random weights and input, fp32, NHWC. Wall-clock median
+// ResNet or a vision transformer (vit_*, swin_*) on random weights and input, fp32, NHWC. Wall-clock median
 // of the repeats after warm-up; the GFLOP/s implied by the conv, linear and attention-matmul FLOPs of
 // the model (counted from its shapes). Same JSON keys as tools/torch_cpu_baseline.py.
 #include "bench/cpu.h"
@@ -25,6 +25,7 @@
 #include "engine/ops.h"
 #include "engine/threads.h"
 #include "models/resnet.h"
+#include "models/swin.h"
 #include "models/vit.h"
 #include "train/sgd.h"
 
@@ -94,6 +95,33 @@ Flops count_flops(const models::ViTConfig& c) {
   return f;
 }
 
+// Matmul FLOPs of a torchvision Swin on an H x W input: the 4x4 patch conv; per block, on the map padded
+// to window multiples (torchvision attends on the padded map, then crops), the qkv projection, q k^T and
+// attn v inside each window, the output projection, then the MLP on the unpadded map; the PatchMerging
+// reductions (4C -> 2C) and the head.
+Flops count_flops(const models::SwinConfig& c, int64_t H, int64_t W) {
+  const auto up = [](int64_t v, int64_t m) { return (v + m - 1) / m * m; };
+  int64_t h = H / c.patch_size, w = W / c.patch_size;
+  double C = c.embed_dim, conv = 2.0 * h * w * C * c.patch_size * c.patch_size * 3, rest = 0;
+  const double N = (double)c.window_h * c.window_w;
+  for (size_t s = 0; s < c.depths.size(); s++) {
+    const double T = (double)h * w, Tp = (double)up(h, c.window_h) * up(w, c.window_w);
+    const double hidden = (double)(int64_t)(C * c.mlp_ratio);
+    const double block = 2.0 * Tp * C * 3 * C + 2.0 * 2 * Tp * N * C + 2.0 * Tp * C * C + 2.0 * 2 * T * C * hidden;
+    rest += c.depths[s] * block;
+    if (s + 1 < c.depths.size()) {
+      h = (h + 1) / 2, w = (w + 1) / 2;
+      rest += 2.0 * h * w * 4 * C * 2 * C;
+      C *= 2;
+    }
+  }
+  rest += 2.0 * C * c.num_classes;
+  Flops f;
+  f.fwd = conv + rest;
+  f.train = 2 * conv + 3 * rest;
+  return f;
+}
+
 // The benched model behind one interface (ResNet or ViT).
 struct Model {
   std::function<Tensor(const Tensor&)> logits;
@@ -114,6 +142,15 @@ Model make_model(const std::string& arch, int64_t size) {
     m.params = [v] { return v->named_parameters(); };
     m.num_classes = v->num_classes();
     m.flops = count_flops(v->config());
+    return m;
+  }
+  if (models::is_swin_arch(arch) || arch.rfind("swin", 0) == 0) {  // a misspelt swin_* gets the Swin list
+    auto v = std::make_shared<models::SwinTransformer>(models::SwinTransformer::create(arch, -1, 1));
+    m.logits = [v](const Tensor& x) { return v->forward(x).logits; };
+    m.set_train = [v](bool on) { v->train(on); };
+    m.params = [v] { return v->named_parameters(); };
+    m.num_classes = v->num_classes();
+    m.flops = count_flops(v->config(), size, size);
     return m;
   }
   auto r = std::make_shared<models::ResNet>(models::ResNet::create(arch, -1, 1));

@@ -24,7 +24,7 @@ const char* kHelp =
     "--pipeline (any build): CPU read + decode + Resize + CenterCrop + normalise per image, next to\n"
     "PIL + torchvision (tools/pipeline_baseline.py) on the same files in the same run; the best of K rounds.\n"
     "--cpu (any build): eval forward and train step img/s and GFLOP/s on the CPU backend of --arch resnet18/34/\n"
-    "50/101/152 or vit_b_16/b_32/l_16/l_32/h_14 (transformers: --image-size 224); make bench-cpu runs it beside\n"
+    "50/101/152, vit_b_16/b_32/l_16/l_32/h_14 (--image-size 224 only) or swin_t/s/b; make bench-cpu runs it beside\n"
     "PyTorch (tools/torch_cpu_baseline.py) and prints the ratio table.\n";
 
 }  // namespace

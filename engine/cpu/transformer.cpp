@@ -27,22 +27,50 @@ void gemm_batched(bool tA, bool tB, int64_t batch, int64_t M, int64_t N, int64_t
   for (int64_t i = 0; i < batch; i++) gemm<T>(tA, tB, M, N, K, T(1), A + i * sA, lda, B + i * sB, ldb, beta, C + i * sC, ldc);
 }
 
+namespace {
+// One row: mean and biased variance summed in double over eight interleaved partial sums (added in a
+// fixed order: deterministic, and a loop the compiler can vectorise), then the per-element affine map
+// in double, rounded once.
+template <class T>
+inline void layer_norm_row(int64_t D, const T* r, const T* gamma, const T* beta, double eps, T* y, T* mean,
+                           T* rstd) {
+  constexpr int L = 8;
+  const int64_t Dv = D / L * L;
+  double s8[L] = {}, s = 0;
+  for (int64_t d = 0; d < Dv; d += L)
+    for (int k = 0; k < L; k++) s8[k] += (double)r[d + k];
+  for (int k = 0; k < L; k++) s += s8[k];
+  for (int64_t d = Dv; d < D; d++) s += (double)r[d];
+  const double mu = s / (double)D;
+  double v8[L] = {}, v = 0;
+  for (int64_t d = 0; d < Dv; d += L)
+    for (int k = 0; k < L; k++) v8[k] += ((double)r[d + k] - mu) * ((double)r[d + k] - mu);
+  for (int k = 0; k < L; k++) v += v8[k];
+  for (int64_t d = Dv; d < D; d++) v += ((double)r[d] - mu) * ((double)r[d] - mu);
+  const double rs = 1.0 / std::sqrt(v / (double)D + eps);
+  for (int64_t d = 0; d < D; d++) y[d] = (T)(((double)r[d] - mu) * rs * (double)gamma[d] + (double)beta[d]);
+  *mean = (T)mu;
+  *rstd = (T)rs;
+}
+ISH_VEC_CLONES void layer_norm_row_f32(int64_t D, const float* r, const float* gamma, const float* beta, double eps,
+                                       float* y, float* mean, float* rstd) {
+  layer_norm_row<float>(D, r, gamma, beta, eps, y, mean, rstd);
+}
+void layer_norm_row_t(int64_t D, const float* r, const float* g, const float* b, double eps, float* y, float* mean,
+                      float* rstd) {
+  layer_norm_row_f32(D, r, g, b, eps, y, mean, rstd);
+}
+void layer_norm_row_t(int64_t D, const double* r, const double* g, const double* b, double eps, double* y,
+                      double* mean, double* rstd) {
+  layer_norm_row<double>(D, r, g, b, eps, y, mean, rstd);
+}
+}  // namespace
+
 template <class T>
 void layer_norm_fwd(int64_t M, int64_t D, const T* x, const T* gamma, const T* beta, double eps, T* y, T* mean,
                     T* rstd) {
 #pragma omp parallel for schedule(static) if (M * D > 65536)
-  for (int64_t m = 0; m < M; m++) {
-    const T* r = x + m * D;
-    double s = 0;
-    for (int64_t d = 0; d < D; d++) s += r[d];
-    const double mu = s / (double)D;
-    double v = 0;
-    for (int64_t d = 0; d < D; d++) v += ((double)r[d] - mu) * ((double)r[d] - mu);
-    const double rs = 1.0 / std::sqrt(v / (double)D + eps);
-    for (int64_t d = 0; d < D; d++) y[m * D + d] = (T)(((double)r[d] - mu) * rs * (double)gamma[d] + (double)beta[d]);
-    mean[m] = (T)mu;
-    rstd[m] = (T)rs;
-  }
+  for (int64_t m = 0; m < M; m++) layer_norm_row_t(D, x + m * D, gamma, beta, eps, y + m * D, mean + m, rstd + m);
 }
 
 template <class T>
