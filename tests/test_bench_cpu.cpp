@@ -1,6 +1,6 @@
-// `ishscale bench --cpu` on a vision transformer: one eval forward of vit_b_16 at batch 1, its JSON, and
-// the FLOP count against torchvision's published figure (17.56 GFLOPS, multiply-adds, for ViT_B_16 at
-// 224); bad flags give one line and exit 2.
+// `ishscale bench --cpu` on the vision transformers: one eval forward of vit_b_16 and of swin_t at batch 1,
+// the JSON, and the FLOP counts against torchvision's published figures (17.56 and 4.49 GFLOPS, counted
+// as multiply-adds, at 224); bad flags give one line and exit 2.
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -43,6 +43,18 @@ TEST_CASE("bench --cpu: vit_b_16 eval at batch 1 writes the JSON keys; FLOPs as 
   CHECK_FALSE(j.contains("train_img_s"));
   // torchvision's ViT_B_16_Weights meta: 17.56 GFLOPS (multiply-adds; ours counts 2 FLOP per multiply-add).
   CHECK(j.at("gflop_per_img_fwd").get<double>() == doctest::Approx(2 * 17.56).epsilon(0.005));
+}
+
+TEST_CASE("bench --cpu: swin_t's FLOPs as torchvision counts them (4.49 GFLOPS multiply-adds)") {
+  const std::string json = "/tmp/ish_bench_swin_" + std::to_string(getpid()) + ".json";
+  const Out o = run_bench("--arch swin_t --batch-size 1 --threads 1 --repeat 1 --warmup 0 --no-train --json " + json);
+  REQUIRE_MESSAGE(o.code == 0, o.text);
+  std::ifstream f(json);
+  REQUIRE(f.good());
+  const auto j = nlohmann::json::parse(f);
+  std::remove(json.c_str());
+  CHECK(j.at("arch") == "swin_t");
+  CHECK(j.at("gflop_per_img_fwd").get<double>() == doctest::Approx(2 * 4.49).epsilon(0.005));
 }
 
 TEST_CASE("bench --cpu refuses a transformer at another image size, and an unknown arch, in one line") {
