@@ -1,6 +1,7 @@
 // Op layer for the transformer ops: layer_norm, gelu, softmax over the last dim of any rank, batched
 // matmul, permute, narrow, cat, the broadcasts a vision transformer needs (class token, position
-// embedding) and the fused attention softmax (scale, relative position bias, shifted-window mask). Validation, the call through the device's table, backward rules.
+// embedding) and the fused attention softmax (scale, relative position bias, shifted-window mask).
+// Validation, the call through the device's table, backward rules.
 #include <cmath>
 #include <numeric>
 
