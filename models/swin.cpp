@@ -236,17 +236,15 @@ void SwinTransformer::to(DType dt) {
   dtype_ = dt;
 }
 
-// The shifted-window mask of a padded H x W map, repeated per head: [1, nW, heads, N, N], cached.
-const Tensor& SwinTransformer::mask(int64_t H, int64_t W, int sh, int sw, int heads) {
-  auto key = std::make_tuple(H, W, sh, sw, heads);
+// The shifted-window mask of a padded H x W map, [nW, N, N] (ops::attention_softmax broadcasts it over
+// the batch and the heads), cached on the model's device and dtype.
+const Tensor& SwinTransformer::mask(int64_t H, int64_t W, int sh, int sw) {
+  auto key = std::make_tuple(H, W, sh, sw);
   auto it = masks_.find(key);
   if (it != masks_.end()) return it->second;
   NoGradGuard ng;
-  const int64_t N = (int64_t)cfg_.window_h * cfg_.window_w;
-  Tensor m = ops::shifted_window_mask(H, W, cfg_.window_h, cfg_.window_w, sh, sw, dtype_);  // [nW,N,N]
-  const int64_t nW = m.size(0);
-  m = ops::permute(ops::reshape(ops::expand0(ops::reshape(m, {1, nW * N * N}), heads), {heads, nW, N, N}), {1, 0, 2, 3});
-  return masks_.emplace(key, ops::reshape(m, {1, nW, heads, N, N}).to(device_)).first->second;
+  Tensor m = ops::shifted_window_mask(H, W, cfg_.window_h, cfg_.window_w, sh, sw, dtype_);
+  return masks_.emplace(key, m.to(device_)).first->second;
 }
 
 // torchvision 0.14's shifted_window_attention on x [B,H,W,C], all windows and heads in one bmm.
@@ -261,15 +259,16 @@ Tensor SwinTransformer::attention(const Tensor& x, SwinBlock& b) {
   if (sh) h = ops::roll(h, 1, -sh);
   if (sw) h = ops::roll(h, 2, -sw);
   Tensor win = ops::window_partition(h, wh, ww);  // [B*nW, N, C]
-  const int64_t Bw = win.size(0), nW = Bw / B;
+  const int64_t Bw = win.size(0);
   Tensor qkv = ops::linear(win, b.qkv_w, b.qkv_b);
   qkv = ops::permute(ops::reshape(qkv, {Bw, N, 3, heads, hd}), {2, 0, 3, 1, 4});  // [3,Bw,heads,N,hd]
   auto part = [&](int i) { return ops::reshape(ops::select(qkv, 0, i), {Bw * heads, N, hd}); };
-  Tensor attn = ops::bmm(ops::mul_scalar(part(0), std::pow((double)hd, -0.5)), part(1), false, true);
+  // softmax(q k^T * hd^-0.5 + bias[head] + mask[window]) in one fused op (torchvision scales q first: the
+  // same value within fp32 rounding).
+  Tensor attn = ops::reshape(ops::bmm(part(0), part(1), false, true), {Bw, heads, N, N});
   Tensor bias = ops::permute(ops::reshape(ops::index_select0(b.table, b.index), {N, N, heads}), {2, 0, 1});
-  attn = ops::add_broadcast(ops::reshape(attn, {Bw, heads, N, N}), ops::reshape(bias, {1, heads, N, N}));
-  if (sh || sw) attn = ops::add_broadcast(ops::reshape(attn, {B, nW, heads, N, N}), mask(Hp, Wp, sh, sw, (int)heads));
-  attn = ops::softmax_last(ops::reshape(attn, {Bw * heads, N, N}));
+  attn = ops::attention_softmax(attn, std::pow((double)hd, -0.5), bias, sh || sw ? mask(Hp, Wp, sh, sw) : Tensor());
+  attn = ops::reshape(attn, {Bw * heads, N, N});
   Tensor o = ops::reshape(ops::bmm(attn, part(2)), {Bw, heads, N, hd});
   o = ops::reshape(ops::permute(o, {0, 2, 1, 3}), {Bw, N, C});
   h = ops::window_merge(ops::linear(o, b.proj_w, b.proj_b), B, Hp, Wp, wh, ww);

@@ -95,7 +95,7 @@ class SwinTransformer {
   Tensor attention(const Tensor& x, SwinBlock& b);
   Tensor block(const Tensor& x, SwinBlock& b);
   Tensor merge(const Tensor& x, PatchMerge& m);
-  const Tensor& mask(int64_t H, int64_t W, int sh, int sw, int heads);
+  const Tensor& mask(int64_t H, int64_t W, int sh, int sw);
 
   SwinConfig cfg_;
   std::string arch_;
@@ -108,8 +108,8 @@ class SwinTransformer {
   std::vector<PatchMerge> merges_;  // after every stage but the last
   Tensor norm_w_, norm_b_;          // norm
   Tensor head_w_, head_b_;          // head [classes, F], [classes]
-  // Shift masks [1, nW, heads, N, N] by (padded H, W, shift h, shift w, heads), on the model's device and dtype.
-  std::map<std::tuple<int64_t, int64_t, int, int, int>, Tensor> masks_;
+  // Shift masks [nW, N, N] by (padded H, W, shift h, shift w), on the model's device and dtype.
+  std::map<std::tuple<int64_t, int64_t, int, int>, Tensor> masks_;
 };
 
 // State dicts in torchvision's names and layout (models/state_dict.h has the rules; the index buffers
