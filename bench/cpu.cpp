@@ -189,17 +189,24 @@ Timing median_s(const std::function<void()>& fn, int warmup, int iters) {
   return {s[s.size() / 2], c[c.size() / 2]};
 }
 
-// fp32 FMA peak of one core in GFLOP/s: 2 FMA pipes x 8 lanes x 2 FLOP per cycle (AVX2/AVX-512 on
-// Zen 4) times the clock the kernel reports (nominal in a VM).
-double core_peak_gflops() {
+// fp32 AVX2 FMA peak of one core in GFLOP/s: 2 FMA pipes x 8 lanes x 2 FLOP per cycle times the clock the
+// kernel reports (nominal in a VM; boost clocks can pass it). *avx512 tells whether the CPU has AVX-512:
+// cores with 512-bit FMA units (Zen 5, Intel server parts) then peak at twice this.
+double core_peak_gflops(bool* avx512) {
   std::ifstream f("/proc/cpuinfo");
   std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("cpu MHz", 0) == 0) {
+  double mhz = 0;
+  *avx512 = false;
+  while (std::getline(f, line)) {
+    if (mhz == 0 && line.rfind("cpu MHz", 0) == 0) {
       const auto p = line.find(':');
-      if (p != std::string::npos) return 32.0 * std::atof(line.c_str() + p + 1) / 1000.0;
+      if (p != std::string::npos) mhz = std::atof(line.c_str() + p + 1);
+    } else if (line.rfind("flags", 0) == 0) {
+      *avx512 = line.find(" avx512f") != std::string::npos;
+      if (mhz > 0) break;
     }
-  return 0;
+  }
+  return 32.0 * mhz / 1000.0;
 }
 
 }  // namespace
@@ -221,13 +228,22 @@ int bench_cpu(int argc, char** argv) {
 
   Model m = make_model(arch, size);
   const Flops fl = m.flops;
-  const double peak = core_peak_gflops() * ish::threads();
+  bool avx512 = false;
+  const double peak = core_peak_gflops(&avx512) * ish::threads();
+  const char* coretype = std::getenv("OPENBLAS_CORETYPE");
   nlohmann::json out = {{"engine", "ishscale"}, {"arch", arch},       {"batch_size", bs},
                         {"threads", ish::threads()}, {"image_size", size}, {"repeat", repeat},
                         {"layout", "NHWC"},          {"gflop_per_img_fwd", fl.fwd / 1e9},
-                        {"gflop_per_img_train", fl.train / 1e9}, {"peak_gflops", peak}};
-  std::printf("ishscale bench --cpu: %s, batch %lld, %lldx%lld, %d threads, FMA peak ~%.0f GFLOP/s\n", arch.c_str(),
-              bs, size, size, ish::threads(), peak);
+                        {"gflop_per_img_train", fl.train / 1e9}, {"peak_gflops", peak}, {"cpu_avx512", avx512},
+                        {"openblas_coretype", coretype ? coretype : ""}};
+  std::printf("ishscale bench --cpu: %s, batch %lld, %lldx%lld, %d threads, AVX2 FMA peak ~%.0f GFLOP/s\n",
+              arch.c_str(), bs, size, size, ish::threads(), peak);
+  if (avx512)
+    std::printf("  note: this CPU has AVX-512; with 512-bit FMA units (Zen 5, Intel server parts) its peak is twice that\n");
+  // The variable is read when OpenBLAS loads: it picks the GEMM kernels of every sgemm in this process (and
+  // of PyTorch's linear layers, not of its oneDNN convolutions), so it decides much of the comparison.
+  if (coretype && *coretype)
+    std::printf("  note: OPENBLAS_CORETYPE=%s pins OpenBLAS's kernels (docs/perf-notes.md: what it costs)\n", coretype);
   auto report = [&](const std::string& key, Timing t, double flop_per_img) {
     const double ips = (double)bs / t.wall_s, gf = ips * flop_per_img / 1e9;
     out[key + "_img_s"] = ips;
