@@ -32,7 +32,7 @@ BIN=build/ishscale
 TESTS=build/ishscale_tests
 export ISHSCALE_FIXTURES="$PWD/build/fixtures" ISHSCALE_BIN="$PWD/$BIN"
 # The hand-written kernels' tests: small shapes, so they finish under the sanitizer.
-MEMCHECK_TESTS='gpu batch_norm*,gpu max_pool2d*,gpu global_avg_pool*,gpu cross_entropy*,gpu element-wise*,gpu sgd_multi*,gpu ish_shape*,gpu normalize_u8*,gpu launchers*'
+MEMCHECK_TESTS='gpu batch_norm*,gpu max_pool2d*,gpu global_avg_pool*,gpu cross_entropy*,gpu element-wise*,gpu sgd_multi*,gpu ish_shape*,gpu normalize_u8*,gpu launchers*,gpu transformer*,gpu attention_softmax*,gpu attn_softmax*,gpu swin ops*'
 
 # Steps: name, time box in seconds, what runs. The fixtures step runs beside the build (one or two
 # cores of python while make uses the rest); its box still counts in the sum.
@@ -42,7 +42,7 @@ if [ "$MODE" = full ]; then
   BOXES=(5 110 40 120 40 55 40 5)
   WHAT=("stb, nvcc, cuDNN, GPU, python3 present (fails in the first second otherwise)"
         "make -j$JOBS CUDA=1 all"
-        "python3 tools/make_fixtures.py --only models (device torch; beside the build)"
+        "python3 tools/make_fixtures.py --only models,transformer,swin (device torch; beside the build)"
         "$TESTS -ts=gpu (every CUDA op, TF32 bounds, ResNet-50 vs CPU, ODIN, models vs torchvision)"
         "compute-sanitizer --tool memcheck --target-processes application-only on the kernel tests"
         "$BIN bench --iters $ITERS (ResNet-50 fp32/TF32 inference bs 1/32/256, training bs 128, ISH step, kernels)"
@@ -122,7 +122,7 @@ if [ "$MODE" = full ]; then
   FIX_T0=$(date +%s)
   mkdir -p build/fixtures
   (ISHSCALE_FIXTURE_THREADS=2 timeout --kill-after=5 "$(box_of fixtures)" \
-     python3 tools/make_fixtures.py --out build/fixtures --only models >"$LOG/fixtures.log" 2>&1) &
+     python3 tools/make_fixtures.py --out build/fixtures --only models,transformer,swin >"$LOG/fixtures.log" 2>&1) &
   FIX_PID=$!
 fi
 
