@@ -23,7 +23,7 @@ namespace ish::cpu {
 // -87.3 (where e^x leaves the normal range), NaN stays NaN; the callers never pass x > 0 by much.
 inline float exp_f(float x) {
   const float lo = -87.3f, hi = 88.0f;
-  float xc = x < lo ? lo : x;
+  float xc = x >= lo ? x : lo;  // NaN takes lo too (x is returned below): no NaN reaches the int conversion
   xc = xc > hi ? hi : xc;
   const float log2e = 1.44269504f, ln2_hi = 0.693145751953125f, ln2_lo = 1.42860677e-6f;
   const float magic = 12582912.f;  // 1.5 * 2^23: adding and subtracting it rounds to an integer
