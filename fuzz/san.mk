@@ -19,7 +19,10 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1:d
   LSAN_OPTIONS=suppressions=$(SAN_SUPP):print_suppressions=0 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$(SAN_SUPP):log_path=$(SAN_LOGS)/ubsan
 # Appended to the suite's command line: prints every report, fails when there is one, else keeps the
-# suite's exit status.
+# suite's exit status (with UBSan halting, its report goes to stderr, not to a log file: a non-zero exit
+# is then the sign).
 SAN_POST := ; rc=$$?; n=$$(ls $(SAN_LOGS) | wc -l); if [ "$$n" != 0 ]; then head -n 60 $(SAN_LOGS)/*; \
-  echo "SAN: $$n sanitizer report(s) in $(SAN_LOGS)"; exit 1; fi; echo "SAN: 0 sanitizer reports"; exit $$rc
+  echo "SAN: $$n sanitizer report(s) in $(SAN_LOGS)"; exit 1; fi; \
+  if [ $$rc != 0 ]; then echo "SAN: no report file, but the suite exited $$rc: a UBSan report (the combined runtime prints it to stderr) or a test failure is above"; \
+  else echo "SAN: 0 sanitizer reports"; fi; exit $$rc
 SAN_PRE := rm -rf $(SAN_LOGS) && mkdir -p $(SAN_LOGS) &&
