@@ -58,10 +58,10 @@ bool infer_vit(const ShapeList& entries, Inferred* r) {
   }
   if (!any) return false;
   // L = (S/P)^2 + 1 positions (the class token first)
-  int grid = 0;
+  int64_t grid = 0;
   while (positions > 1 && (grid + 1) * (grid + 1) <= positions - 1) grid++;
-  const bool square = positions > 1 && grid * grid == positions - 1;
-  if (square && patch > 0) r->image_size = grid * patch;
+  const bool square = positions > 1 && grid * grid == positions - 1 && grid * patch <= 8192;
+  if (square && patch > 0) r->image_size = (int)(grid * patch);
   r->seen = str("vit: patch ", patch > 0 ? std::to_string(patch) : std::string("?"), ", hidden ", hidden, ", ", layers,
                 " layers, mlp ", mlp, ", ",
                 r->image_size ? str(r->image_size, "x", r->image_size, " input") : str(positions, " positions"));
@@ -95,7 +95,11 @@ bool infer_swin(const ShapeList& entries, Inferred* r) {
       continue;
     const int s = name[9] - '0';
     if (name[10] != '.' || s < 1 || s > 7 || s % 2 == 0) continue;
-    const int b = std::atoi(name.c_str() + 11);
+    // The block index: 1 to 6 digits then '.', as parse_layer (a longer one is no torchvision name).
+    size_t j = 11;
+    while (j < name.size() && j - 11 < 6 && name[j] >= '0' && name[j] <= '9') j++;
+    if (j == 11 || name[j] != '.') continue;
+    const int b = std::atoi(name.substr(11, j - 11).c_str());
     any = true;
     depths[(s - 1) / 2] = std::max(depths[(s - 1) / 2], b + 1);
   }

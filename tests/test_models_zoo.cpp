@@ -3,6 +3,8 @@
 // freshly built models, uninitialised).
 #include <doctest/doctest.h>
 
+#include <random>
+
 #include "engine/ops.h"
 #include "models/model_meta.h"
 #include "models/swin.h"
@@ -132,5 +134,67 @@ TEST_CASE("model_meta: ViTs and Swins are inferred from torchvision's tensor nam
   CHECK(models::resolve_model({}, inf, given, "f.pth").arch == "swin_t");
   given.width = 64;
   CHECK_THROWS_WITH(models::resolve_model({}, inf, given, "f.pth"), doctest::Contains("--width applies to ResNets"));
+}
+TEST_CASE("model_meta: inference survives mutated transformer state dicts (one clear error or a result)") {
+  // Names and shapes come from untrusted files: drop entries, corrupt block indices, resize dims to
+  // 0 / 1 / huge and change ranks, then infer and resolve. Anything but a result or ish::Error fails.
+  // The full-size name and shape lists (file layout), from uninitialised models without copying their state.
+  auto file_shapes = [](auto&& m) {
+    models::ShapeList l;
+    m.visit([&](const std::string& name, Tensor& t, models::EntryKind k) {
+      const Shape& sh = t.shape();
+      l.emplace_back(name, k == models::EntryKind::ConvWeight ? Shape{sh[0], sh[3], sh[1], sh[2]} : sh);
+    });
+    return l;
+  };
+  const models::ShapeList bases[] = {file_shapes(models::VisionTransformer::create("vit_b_16", 0, 0, false)),
+                                     file_shapes(models::SwinTransformer::create("swin_t", 0, 0, false))};
+  REQUIRE(models::infer_arch(bases[0]).archs == std::vector<std::string>{"vit_b_16"});
+  REQUIRE(models::infer_arch(bases[1]).archs == std::vector<std::string>{"swin_t"});
+  const char* digits[] = {"99999999999", "2147483647", "0", "", "-1", "007", "1x"};
+  const int64_t dims[] = {0, 1, 3, 7, int64_t(1) << 40, 2147483647, 46341};
+  std::mt19937 rng(15);
+  int results = 0, errors = 0;
+  for (int it = 0; it < 3000; it++) {
+    models::ShapeList e = bases[it % 2];
+    for (int k = 0, n = 1 + (int)(rng() % 8); k < n && !e.empty(); k++) {
+      const size_t at = rng() % e.size();
+      auto& [name, shape] = e[at];
+      switch (rng() % 4) {
+        case 0: e.erase(e.begin() + (std::ptrdiff_t)at); break;
+        case 1: {  // replace the first run of digits in the name
+          const size_t a = name.find_first_of("0123456789");
+          if (a == std::string::npos) break;
+          const size_t b = name.find_first_not_of("0123456789", a);
+          name = name.substr(0, a) + digits[rng() % 7] + (b == std::string::npos ? "" : name.substr(b));
+          break;
+        }
+        case 2:
+          if (!shape.empty()) shape[rng() % shape.size()] = dims[rng() % 7];
+          break;
+        default:
+          if (rng() % 2 && !shape.empty()) shape.pop_back();
+          else shape.push_back(dims[rng() % 7]);
+      }
+    }
+    try {
+      models::Inferred inf = models::infer_arch(e);
+      models::ModelMeta m = models::resolve_model({}, inf, {}, "mutated.pth");
+      CHECK((m.arch == "vit_b_16" || m.arch == "swin_t"));
+      results++;
+    } catch (const Error& err) {
+      CHECK(std::string(err.what()).find("mutated.pth") != std::string::npos);
+      errors++;
+    }
+  }
+  CHECK(errors > 0);
+  CHECK(results > 0);
+  // A block index past six digits is not a block; a huge position count is no input size.
+  models::ShapeList odd = {{"features.1.99999999999.attn.relative_position_bias_table", {49, 3}},
+                           {"encoder.pos_embedding", {1, 2147395601, 768}},  // 46340^2 + 1: the grid search stays in range
+                           {"conv_proj.weight", {768, 3, 16, 16}}};
+  models::Inferred inf = models::infer_arch(odd);
+  CHECK(inf.image_size == 0);
+  MESSAGE("mutations: ", results, " resolved, ", errors, " refused");
 }
 }
