@@ -1,4 +1,5 @@
 // ishscale eval: the OpenOOD v1.5 OOD benchmark (flags mirror the reference's eval_ood_imagenet.py).
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -53,8 +54,8 @@ void usage() {
       "                          adascale_{a,l}: k1 sizes the perturbed-activation term and k2 the shift term\n"
       "                          (OpenOOD's names; the paper swaps them)\n"
       "  --out DIR               default results/<arch>: ood/<pp>.csv, scores/, results.json, report.html;\n"
-      "                          results.json records the arch, width (ResNets), image size, resize and\n"
-      "                          interpolation used. A run\n"
+      "                          results.json records the arch, width (ResNets), image size, resize,\n"
+      "                          interpolation and --max-image-mb used. A run\n"
       "                          replaces the CSV (and scores/<pp>/) of each detector it runs and keeps the other\n"
       "                          detectors' CSVs (OpenOOD's convention); results.json ('this_run', 'csv') and the\n"
       "                          report say which detectors this run produced and when each CSV was written\n"
@@ -192,7 +193,8 @@ int cmd_eval(int argc, char** argv) {
                  {"interpolation", img::interpolation_name(lm.transform.interpolation)},
                  {"weights", weights_path}, {"weights_hash", ro.extract.weights_key},
                  {"device", device}, {"tf32", tf32}, {"benchmark", bench.empty() ? "custom lists" : bench},
-                 {"data_root", root}, {"preprocessing", lm.transform.describe_eval()}};
+                 {"data_root", root}, {"preprocessing", lm.transform.describe_eval()},
+                 {"max_image_mb", std::to_string(std::max<int64_t>(mf.decode.max_file_bytes, 0) >> 20)}};
   if (model.width() > 0) ro.out.info["width"] = std::to_string(model.width());  // ResNets
   for (auto& c : b.csid)
     if (c.name == "imagenet_c") ro.out.info["preprocessing imagenet_c"] = eval::csid_transform(c.name, ro.extract.transform).describe_eval();

@@ -20,7 +20,7 @@ void usage() {
       "  it relative to --data-root, default ./data) with the eval preprocessing at the model's input size and\n"
       "  caches logits, features and labels in --cache-dir (default ./feature_cache), keyed by the weights'\n"
       "  content hash, the architecture, the list's content and the preprocessing (image size, resize,\n"
-      "  interpolation). A cached entry is reused unless --recompute.\n"
+      "  interpolation) and --max-image-mb (when not the default). A cached entry is reused unless --recompute.\n"
       "  --dump DIR also writes DIR/{logits,features,labels}.npy. --threads N: the cores it may use, compute and\n"
       "  decode together (0: all). --strict: abort on a corrupt image instead of skipping and counting it.\n"
       "  The cache entry's metadata records the device and the --tf32 setting; on cuda, TF32 results are cached apart.\n"

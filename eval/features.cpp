@@ -62,12 +62,15 @@ img::LoaderOptions extract_loader_options(const ExtractOptions& o, Device dev) {
 }
 
 std::string cache_key(const std::string& weights_key, const std::string& arch, const img::ImgList& list,
-                      const img::Transform& t, const std::string& numerics) {
+                      const img::Transform& t, const std::string& numerics, const img::DecodeOptions& decode) {
   Fnv128 h;
   h.add(weights_key);
   h.add(arch);
   h.add(t.eval_key());
   if (!numerics.empty()) h.add(numerics);  // absent for strict fp32: CPU and GPU entries are shared
+  // The file-size cap decides which files are skipped; absent at the default so older entries stay valid.
+  const int64_t cap = std::max<int64_t>(decode.max_file_bytes, 0);
+  if (cap != img::kDefaultMaxFileBytes) h.add(str("max_file_bytes=", cap));
   for (auto& it : list.items) {
     h.add(it.path);
     h.add(std::to_string(it.label));
@@ -83,7 +86,7 @@ static std::string numerics_tag(Device dev) {
 
 std::string cache_path(const ExtractOptions& opt, const std::string& arch, const img::ImgList& list, Device dev) {
   if (opt.cache_dir.empty()) return "";
-  return opt.cache_dir + "/" + cache_key(opt.weights_key, arch, list, opt.transform, numerics_tag(dev)) + ".safetensors";
+  return opt.cache_dir + "/" + cache_key(opt.weights_key, arch, list, opt.transform, numerics_tag(dev), opt.decode) + ".safetensors";
 }
 
 bool is_cached(const ExtractOptions& opt, const std::string& arch, const img::ImgList& list, Device dev) {
@@ -171,7 +174,8 @@ Extracted extract_features(models::Net& model, const img::ImgList& list, const E
     st::save(r.cache_file, {{"logits", r.f.logits}, {"features", r.f.features}, {"labels", r.f.labels}},
              {{"list", list.file}, {"root", list.root}, {"arch", model.arch()}, {"weights", opt.weights_key},
               {"items", std::to_string(list.items.size())}, {"skipped", std::to_string(r.skipped)},
-              {"preprocess", key}, {"device", device_name(dev)}, {"tf32", tf32_name(tf32)}});
+              {"preprocess", key}, {"device", device_name(dev)}, {"tf32", tf32_name(tf32)},
+              {"max_file_bytes", std::to_string(std::max<int64_t>(opt.decode.max_file_bytes, 0))}});
   }
   return r;
 }

@@ -45,7 +45,7 @@ struct ExtractOptions {
   bool progress = true;      // progress on stderr (util/progress.h): a bar on a TTY, else a line every few s
   std::string label;         // shown in the progress bar and logs
   img::Transform transform;  // preprocessing (img::Transform::eval_default); part of the cache key
-  img::DecodeOptions decode;  // the decoder's caps (pixels, file size)
+  img::DecodeOptions decode;  // the decoder's caps (pixels, file size); the file-size cap is part of the cache key
 };
 
 // Loader settings for extraction over a list on `dev` (eval transform, threads, skipping).
@@ -62,10 +62,11 @@ Extracted extract_features(models::Net& model, const img::ImgList& list, const E
 
 // 128-bit content hash (two FNV-1a 64 lanes) of a file, as 32 hex digits.
 std::string file_hash(const std::string& path);
-// The cache file name for (weights, arch, list, preprocessing[, numerics]). `numerics` names a mode
-// whose numbers differ beyond rounding from strict fp32 (cuda with TF32: "tf32=on"); empty otherwise.
+// The cache file name for (weights, arch, list, preprocessing[, numerics][, file-size cap]). `numerics`
+// names a mode whose numbers differ beyond rounding from strict fp32 (cuda with TF32: "tf32=on"); empty
+// otherwise. decode.max_file_bytes (<= 0: no cap) enters the key unless it is the default cap.
 std::string cache_key(const std::string& weights_key, const std::string& arch, const img::ImgList& list,
-                      const img::Transform& t, const std::string& numerics = "");
+                      const img::Transform& t, const std::string& numerics = "", const img::DecodeOptions& decode = {});
 // Where extract_features() caches `list` for a model of `arch` on `dev` ("" without a cache_dir).
 std::string cache_path(const ExtractOptions& opt, const std::string& arch, const img::ImgList& list, Device dev);
 // Whether extract_features() would load `list` from the cache instead of reading its images.

@@ -505,6 +505,21 @@ TEST_CASE("cli ckpt: --max-image-mb caps the image file size in classify, featur
   CHECK(f.code == 0);
   CHECK(has(f.out, "2 samples"));
   CHECK(has(f.out, "1 files skipped"));
+  CHECK(has(f.out, "cached in"));
+  // The cap is part of the cache key: the same cap reuses the entry, another one reads the images again.
+  const std::string fc = "features --weights " + w.final_w + " --list " + list + " --data-root " + w.dir +
+                         " --cache-dir " + w.dir + "/bigcache --device cpu --threads 1";
+  f = run(fc + " --max-image-mb 1");
+  CHECK(has(f.out, "reused"));
+  CHECK(has(f.out, "1 files skipped"));
+  f = run(fc + " --max-image-mb 2");
+  INFO(f.out << f.err);
+  CHECK(has(f.out, "cached in"));
+  CHECK(has(f.out, "3 samples"));
+  CHECK(has(f.out, "0 files skipped"));
+  f = run(fc + " --max-image-mb 2");
+  CHECK(has(f.out, "reused"));
+  CHECK(has(f.out, "3 samples"));
   Run e = run("eval --weights " + w.final_w + " --id-test " + list + " --far n=" + w.ood + " --data-root " + w.dir +
               " --out " + w.dir + "/bigeval --device cpu --threads 1 --max-image-mb 1 --strict");
   CHECK(e.code == 2);
