@@ -3,7 +3,7 @@
 // images get one line each on stderr and the others are still classified (exit 3 when any failed, 2
 // when none could be read). --labels names the classes; --dump DIR writes logits.npy [N,classes],
 // features.npy [N,feature_dim] (float32) and paths.txt (the image of each row), for the readable images
-// in argument order.
+// in argument order, and meta.json (device, tf32).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -41,7 +41,8 @@ void usage() {
       "  --labels FILE  class names, one a line (as many as the model has classes), printed after each index;\n"
       "                 tools/imagenet_labels.py writes ImageNet-1k's\n"
       "  --dump DIR     write DIR/logits.npy [N,classes], DIR/features.npy [N,features] (float32) and\n"
-      "                 DIR/paths.txt (the image of each row; unreadable images have no row)\n"
+      "                 DIR/paths.txt (the image of each row; unreadable images have no row) and DIR/meta.json\n"
+      "                 (the device and --tf32 setting used)\n"
       "  --device       cpu (default) or cuda\n"
       "  --batch-size   images per forward (default 16)\n"
       "  --threads      the cores it may use, compute and decode together (default 0: all)\n",
@@ -95,7 +96,7 @@ int cmd_classify(int argc, char** argv) {
   const std::string dump = args.get("--dump"), labels_path = args.get("--labels");
   const std::string device = args.get("--device", "cpu");
   const long long batch = args.get_int("--batch-size", 16), threads = args.get_int("--threads", 0);
-  tf32_flag(args);
+  const std::string tf32 = tf32_flag(args);
   args.finish();
   const std::vector<std::string>& images = args.positional();
   ISH_CHECK(!mf.weights.empty(), "--weights is required (see --help)");
@@ -151,7 +152,8 @@ int cmd_classify(int argc, char** argv) {
     std::string paths;
     for (int64_t r : rows) paths += images[r] + "\n";
     util::atomic_write(dump + "/paths.txt", paths);
-    std::fprintf(stderr, "classify: wrote %s/logits.npy [%lld,%d], features.npy [%lld,%d] and paths.txt\n",
+    write_dump_meta(dump, device, tf32);
+    std::fprintf(stderr, "classify: wrote %s/logits.npy [%lld,%d], features.npy [%lld,%d], paths.txt and meta.json\n",
                  dump.c_str(), (long long)N, C, (long long)N, F);
   }
   if (failed == 0) return 0;

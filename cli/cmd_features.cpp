@@ -21,8 +21,9 @@ void usage() {
       "  caches logits, features and labels in --cache-dir (default ./feature_cache), keyed by the weights'\n"
       "  content hash, the architecture, the list's content and the preprocessing (image size, resize,\n"
       "  interpolation) and --max-image-mb (when not the default). A cached entry is reused unless --recompute.\n"
-      "  --dump DIR also writes DIR/{logits,features,labels}.npy. --threads N: the cores it may use, compute and\n"
-      "  decode together (0: all). --strict: abort on a corrupt image instead of skipping and counting it.\n"
+      "  --dump DIR also writes DIR/{logits,features,labels}.npy and DIR/meta.json (the device and --tf32 setting).\n"
+      "  --threads N: the cores it may use, compute and decode together (0: all). --strict: abort on a corrupt\n"
+      "  image instead of skipping and counting it.\n"
       "  The cache entry's metadata records the device and the --tf32 setting; on cuda, TF32 results are cached apart.\n"
       "  Progress goes to stderr: a bar on a terminal, else a line every 5 s (ISHSCALE_PROGRESS=S|off).\n"
       "model flags:\n%s",
@@ -44,7 +45,7 @@ int cmd_features(int argc, char** argv) {
   eo.recompute = args.flag("--recompute");
   eo.strict = args.flag("--strict");
   const long long batch = args.get_int("--batch-size", 200), threads = args.get_int("--threads", 0);
-  tf32_flag(args);
+  const std::string tf32 = tf32_flag(args);
   args.finish();
   ISH_CHECK(!mf.weights.empty(), "--weights is required (see --help)");
   ISH_CHECK(!list_path.empty(), "--list is required (see --help)");
@@ -69,6 +70,7 @@ int cmd_features(int argc, char** argv) {
     eval::write_npy(dump + "/logits.npy", e.f.logits);
     eval::write_npy(dump + "/features.npy", e.f.features);
     eval::write_npy(dump + "/labels.npy", e.f.labels);
+    write_dump_meta(dump, device, tf32);
   }
   return 0;
 }

@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/error.h"
 #include "util/fs.h"
 
@@ -39,6 +41,11 @@ void check_writable_dir(const std::string& dir, const std::string& flag) {
   ISH_CHECK(fd >= 0, flag, " ", dir, ": cannot write (", std::strerror(errno), ")");
   ::close(fd);
   ::unlink(probe.c_str());
+}
+
+void write_dump_meta(const std::string& dir, const std::string& device, const std::string& tf32) {
+  const nlohmann::json j = {{"device", device}, {"tf32", tf32}};
+  util::atomic_write(dir + "/meta.json", j.dump(2) + "\n");
 }
 
 }  // namespace ish::cli

@@ -16,4 +16,7 @@ Device parse_device(const std::string& name);
 // "FLAG DIR: cannot write (reason)". For every output folder, before any work is done.
 void check_writable_dir(const std::string& dir, const std::string& flag);
 
+// DIR/meta.json for a --dump folder: {"device": ..., "tf32": ...}, the fields eval's results.json has.
+void write_dump_meta(const std::string& dir, const std::string& device, const std::string& tf32);
+
 }  // namespace ish::cli

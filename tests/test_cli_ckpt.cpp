@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/device.h"
 #include "engine/rng.h"
 #include "eval/npy.h"
@@ -173,6 +175,19 @@ TEST_CASE("cli ckpt: train -> eval on final.safetensors -> classify, no --arch/-
   CHECK(npy_shape(dump + "/features.npy") == Shape{3, 128});  // width 16 * 8, basic blocks
   CHECK(std::count(c.out.begin(), c.out.end(), '\n') == 3 * 4);  // 3 images x (path + top-3 of 3 classes)
   CHECK(slurp(dump + "/paths.txt") == img(0) + "\n" + img(1) + "\n" + img(2) + "\n");
+  // Both dumps record the device and --tf32 setting, as eval's results.json does.
+  auto meta = nlohmann::json::parse(slurp(dump + "/meta.json"));
+  CHECK(meta.value("device", "") == "cpu");
+  CHECK(meta.value("tf32", "") == "on");  // the default
+  const std::string fdump = w.dir + "/feat_dump";
+  Run f = run("features --weights " + w.final_w + " --list " + w.list + " --data-root " + w.dir + " --cache-dir " + w.dir +
+              "/fc_dump --device cpu --threads 1 --tf32 off --dump " + fdump);
+  INFO(f.out << f.err);
+  REQUIRE(f.code == 0);
+  CHECK(npy_shape(fdump + "/labels.npy") == Shape{24});
+  meta = nlohmann::json::parse(slurp(fdump + "/meta.json"));
+  CHECK(meta.value("device", "") == "cpu");
+  CHECK(meta.value("tf32", "") == "off");
 }
 
 TEST_CASE("cli ckpt: every checkpoint describes its model; convert --model-only strips the optimizer") {
