@@ -177,7 +177,7 @@ int cmd_eval(int argc, char** argv) {
   ro.cfg.log = [](const std::string& s) { std::fprintf(stderr, "eval: %s\n", s.c_str()); };
   ro.out.log = ro.cfg.log;
 
-  LoadedModel lm = load_model(mf, dev);
+  LoadedModel lm = load_model(mf, dev, /*hash_weights=*/true);
   models::Net& model = *lm.model;
   if (out.empty()) {
     out = "results/" + lm.meta.arch;
@@ -187,7 +187,7 @@ int cmd_eval(int argc, char** argv) {
   if (ro.extract.cache_dir.empty()) ro.extract.cache_dir = out + "/cache";
   ro.extract.transform = lm.transform;
   ro.extract.decode = mf.decode;
-  ro.extract.weights_key = eval::file_hash(weights_path);
+  ro.extract.weights_key = lm.weights_hash;
   ro.out.info = {{"arch", lm.meta.arch}, {"image_size", std::to_string(lm.transform.crop)},
                  {"resize", std::to_string(lm.transform.resize)},
                  {"interpolation", img::interpolation_name(lm.transform.interpolation)},

@@ -58,9 +58,9 @@ int cmd_features(int argc, char** argv) {
   eo.threads = (int)threads;
   eo.decode = mf.decode;
   img::ImgList list = img::read_imglist(list_path, root);
-  LoadedModel lm = load_model(mf, dev);
+  LoadedModel lm = load_model(mf, dev, /*hash_weights=*/true);
   eo.transform = lm.transform;
-  eo.weights_key = eval::file_hash(mf.weights);
+  eo.weights_key = lm.weights_hash;
   eo.label = list_path;
   eval::Extracted e = eval::extract_features(*lm.model, list, eo);
   std::printf("features: %lld samples [%lld features, %lld logits], %lld files skipped, %s %s\n", (long long)e.f.size(),

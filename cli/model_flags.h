@@ -36,13 +36,15 @@ struct LoadedModel {
   std::unique_ptr<models::Net> model;
   models::ModelMeta meta;   // resolved (arch, width, classes, image_size, resize)
   img::Transform transform; // the eval preprocessing for this model
+  std::string weights_hash; // with hash_weights: eval::file_hash's value, from the bytes loaded
 };
 // Opens flags.weights for evaluation on dev: a training checkpoint's optimizer entries are ignored with
 // a one-line note on stderr. The preprocessing is the arch's torchvision eval transform
 // (img::Transform::eval_default: crop 224 after a 256 bilinear resize; swin_t 232 bicubic), with the crop
 // from --image-size or the metadata (--image-size S alone keeps the arch's resize ratio: int(S*256/224)),
 // the resize from --resize or the metadata and the filter from --interpolation. A ViT takes only the
-// input size its position embedding was made for; another --image-size is an error.
-LoadedModel load_model(const ModelFlags& flags, Device dev);
+// input size its position embedding was made for; another --image-size is an error. hash_weights: also
+// hash the file's content as it is loaded (the feature cache key), without reading it a second time.
+LoadedModel load_model(const ModelFlags& flags, Device dev, bool hash_weights = false);
 
 }  // namespace ish::cli

@@ -13,35 +13,16 @@
 #include "engine/image/loader.h"
 #include "engine/ops.h"
 #include "eval/npy.h"
+#include "util/content_hash.h"
 #include "util/progress.h"
 #include "weights/safetensors.h"
 
 namespace ish::eval {
-namespace {
-
-struct Fnv128 {
-  uint64_t a = 1469598103934665603ULL, b = 0x84222325cbf29ce4ULL;
-  void add(const void* p, size_t n) {
-    const unsigned char* c = (const unsigned char*)p;
-    for (size_t i = 0; i < n; i++) {
-      a = (a ^ c[i]) * 1099511628211ULL;
-      b = (b ^ c[i]) * 0x100000001b3ULL ^ (b >> 29);
-    }
-  }
-  void add(const std::string& s) { add(s.data(), s.size() + 1); }  // include the terminator as a separator
-  std::string hex() const {
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
-    return buf;
-  }
-};
-
-}  // namespace
 
 std::string file_hash(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   ISH_CHECK(f, "cannot read ", path);
-  Fnv128 h;
+  util::ContentHash h;
   std::vector<char> buf(1 << 20);
   while (f) {
     f.read(buf.data(), (std::streamsize)buf.size());
@@ -63,7 +44,7 @@ img::LoaderOptions extract_loader_options(const ExtractOptions& o, Device dev) {
 
 std::string cache_key(const std::string& weights_key, const std::string& arch, const img::ImgList& list,
                       const img::Transform& t, const std::string& numerics, const img::DecodeOptions& decode) {
-  Fnv128 h;
+  util::ContentHash h;
   h.add(weights_key);
   h.add(arch);
   h.add(t.eval_key());

@@ -26,6 +26,7 @@
 #include "models/resnet.h"
 #include "models/state_dict.h"
 #include "tests/util.h"
+#include "util/content_hash.h"
 #include "weights/safetensors.h"
 
 using namespace ish;
@@ -543,6 +544,44 @@ TEST_CASE("cli ckpt: --max-image-mb caps the image file size in classify, featur
               " --batch-size 3 --steps 1 --threads 1 --strict --max-image-mb 1");
   CHECK(t.code == 2);
   CHECK(has(t.err, "big.ppm"));
+}
+
+TEST_CASE("cli ckpt: eval and features hash the weights as they load them (one read), the hash as before") {
+  const World& w = world();
+  const std::string bytes = slurp(w.final_w);  // read through a stream, apart from the loaders' mapping
+  ish::util::ContentHash h;
+  h.add(bytes.data(), bytes.size());
+  const std::string want = h.hex();
+  const std::string args = "features --weights " + w.final_w + " --list " + w.list + " --data-root " + w.dir +
+                           " --cache-dir " + w.dir + "/hash_cache --device cpu --threads 1";
+  Run f = run(args);
+  INFO(f.out << f.err);
+  REQUIRE(f.code == 0);
+  const size_t at = f.out.find("cached in ");
+  REQUIRE(at != std::string::npos);
+  const std::string entry = f.out.substr(at + 10, f.out.find('\n', at) - at - 10);
+  CHECK(st::File::open(entry).metadata().at("weights") == want);
+  Run e = run("eval --weights " + w.final_w + " --id-test " + w.list + " --far noise=" + w.ood + " --data-root " + w.dir +
+              " --out " + w.dir + "/hash_eval --device cpu --threads 1");
+  REQUIRE(e.code == 0);
+  CHECK(nlohmann::json::parse(slurp(w.dir + "/hash_eval/results.json"))["info"].value("weights_hash", "") == want);
+  // Opens of the weights file, by strace where it runs: the 9-byte format sniff and the mapping, no third
+  // open to hash it.
+  const std::string log = w.dir + "/open.log";
+  if (std::system(("strace -f -qq -e trace=open,openat -o " + log + " true 2>/dev/null").c_str()) != 0) {
+    MESSAGE("strace unavailable: the open count is not checked");
+    return;
+  }
+  for (const std::string& cmd : {args + " --recompute",
+                                 "eval --weights " + w.final_w + " --id-test " + w.list + " --far noise=" + w.ood +
+                                     " --data-root " + w.dir + " --out " + w.dir + "/hash_eval --device cpu --threads 1"}) {
+    INFO(cmd);
+    REQUIRE(std::system(("OMP_NUM_THREADS=1 strace -f -qq -e trace=open,openat -o " + log + " " +
+                         ish::test::ishscale_bin() + " " + cmd + " > /dev/null 2>&1").c_str()) == 0);
+    int opens = 0;
+    for (auto& l : lines_of(slurp(log))) opens += has(l, "\"" + w.final_w + "\"");
+    CHECK(opens == 2);
+  }
 }
 
 }  // TEST_SUITE

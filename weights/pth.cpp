@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "weights/observe.h"
 #include "weights/text.h"
 #include "weights/zip.h"
 
@@ -252,6 +253,7 @@ StateDict load_pth(const std::string& path) {
   ISH_CHECK(regular, path, ": not a regular file");
   ISH_CHECK(m.size > 0, path, ": empty file");
   ISH_CHECK(m.map != MAP_FAILED, path, ": mmap failed (", std::strerror(err), ")");
+  notify_content(path, (const uint8_t*)m.map, m.size);
   return load_pth_bytes(path, (const uint8_t*)m.map, m.size);
 }
 

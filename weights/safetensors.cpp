@@ -12,6 +12,7 @@
 #include <set>
 
 #include "util/fs.h"
+#include "weights/observe.h"
 #include "weights/text.h"
 
 namespace ish::st {
@@ -168,6 +169,7 @@ File File::open(const std::string& path) {
   im->map = mmap(nullptr, im->size, PROT_READ, MAP_PRIVATE, im->fd, 0);
   ISH_CHECK(im->map != MAP_FAILED, path, ": mmap failed (", std::strerror(errno), ")");
   parse(*im, (const uint8_t*)im->map);
+  weights::notify_content(path, (const uint8_t*)im->map, im->size);
   File f;
   f.impl_ = im;
   return f;
