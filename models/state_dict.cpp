@@ -52,17 +52,13 @@ std::string join(const std::vector<std::string>& v) {
   for (auto& s : v) r += (r.empty() ? "" : ", ") + s;
   return r;
 }
-StateView view_of(ResNet& m) {
-  return {[&m](const std::function<void(const std::string&, Tensor&, EntryKind)>& fn) { m.visit(fn); }, m.arch(),
-          m.dtype()};
-}
 }  // namespace
 
 Tensor kcrs_to_krsc(const Tensor& w) { return permute4(w, 0, 2, 3, 1); }
 Tensor krsc_to_kcrs(const Tensor& w) { return permute4(w, 0, 3, 1, 2); }
 
 void load_state_dict(ResNet& model, const NamedTensors& sd, const std::string& source, const LoadOptions& opt) {
-  load_state_dict(view_of(model), sd, source, opt);
+  load_state_dict(state_view(model), sd, source, opt);
 }
 
 void load_state_dict(const StateView& model, const NamedTensors& sd_in, const std::string& source,
@@ -152,7 +148,7 @@ void load_state_dict(ResNet& model, const std::map<std::string, Tensor>& sd, con
   load_state_dict(model, v, source, opt);
 }
 
-NamedTensors state_dict(ResNet& model) { return state_dict(view_of(model)); }
+NamedTensors state_dict(ResNet& model) { return state_dict(state_view(model)); }
 
 NamedTensors state_dict(const StateView& model) {
   NamedTensors out;

@@ -29,7 +29,13 @@ struct StateView {
   std::string arch;
   DType dtype = DType::F32;
 };
-// The strict loader and the exporter behind the per-model functions (ResNet below, models/vit.h).
+// The view of any model class with visit(), arch() and dtype() (ResNet, VisionTransformer, SwinTransformer).
+template <class M>
+StateView state_view(M& m) {
+  return {[&m](const std::function<void(const std::string&, Tensor&, EntryKind)>& fn) { m.visit(fn); }, m.arch(),
+          m.dtype()};
+}
+// The strict loader and the exporter behind the per-model functions (ResNet below, models/vit.h, models/swin.h).
 void load_state_dict(const StateView& model, const NamedTensors& sd, const std::string& source,
                      const LoadOptions& opt = {});
 NamedTensors state_dict(const StateView& model);

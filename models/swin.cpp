@@ -317,35 +317,15 @@ Tensor SwinTransformer::head(const Tensor& features) { return ops::linear(featur
 
 // ---- state dicts ----
 
-namespace {
-StateView view_of(SwinTransformer& m) {
-  return {[&m](const std::function<void(const std::string&, Tensor&, EntryKind)>& fn) { m.visit(fn); }, m.arch(),
-          m.dtype()};
-}
-}  // namespace
-
 void load_state_dict(SwinTransformer& model, const NamedTensors& sd, const std::string& source,
                      const LoadOptions& opt) {
-  load_state_dict(view_of(model), sd, source, opt);
+  load_state_dict(state_view(model), sd, source, opt);
 }
 
-NamedTensors state_dict(SwinTransformer& model) { return state_dict(view_of(model)); }
+NamedTensors state_dict(SwinTransformer& model) { return state_dict(state_view(model)); }
 
 void load_weights(SwinTransformer& model, const std::string& path, const LoadOptions& opt) {
   load_state_dict(model, weights::load_any(path), path, opt);
-}
-
-SwinTransformer load_swin(const std::string& arch, const std::string& path, Device dev) {
-  weights::StateDict sd = weights::load_any(path);
-  int num_classes = -1;
-  for (auto& [name, t] : sd)
-    if ((name == "head.weight" || name == "module.head.weight") && t.dim() == 2) num_classes = (int)t.size(0);
-  SwinTransformer model = SwinTransformer::create(arch, num_classes, 0, /*init=*/false);
-  load_state_dict(model, sd, path);
-  sd.clear();
-  model.to(dev);
-  model.eval();
-  return model;
 }
 
 void save_weights(SwinTransformer& model, const std::string& path, std::map<std::string, std::string> metadata) {

@@ -118,8 +118,7 @@ void load_state_dict(SwinTransformer& model, const NamedTensors& sd, const std::
                      const LoadOptions& opt = {});
 NamedTensors state_dict(SwinTransformer& model);
 void load_weights(SwinTransformer& model, const std::string& path, const LoadOptions& opt = {});
-// Builds `arch` with the class count of the file's head.weight, loads strictly, eval mode on `dev`.
-SwinTransformer load_swin(const std::string& arch, const std::string& path, Device dev = Device::CPU);
+// A file of any class count, arch resolved from its tensors: models::zoo::open (models/zoo.h).
 void save_weights(SwinTransformer& model, const std::string& path, std::map<std::string, std::string> metadata = {});
 
 }  // namespace ish::models

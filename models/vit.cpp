@@ -236,10 +236,6 @@ Tensor VisionTransformer::head(const Tensor& features) { return ops::linear(feat
 // ---- state dicts ----
 
 namespace {
-StateView view_of(VisionTransformer& m) {
-  return {[&m](const std::function<void(const std::string&, Tensor&, EntryKind)>& fn) { m.visit(fn); }, m.arch(),
-          m.dtype()};
-}
 // torchvision < 0.13 named the MLP's linears mlp.linear_1 / mlp.linear_2 (its loader renames them).
 std::string modern_name(const std::string& n) {
   if (n.find("encoder.layers.") == std::string::npos) return n;
@@ -257,26 +253,13 @@ void load_state_dict(VisionTransformer& model, const NamedTensors& sd, const std
   NamedTensors renamed;
   renamed.reserve(sd.size());
   for (const auto& [n, t] : sd) renamed.emplace_back(modern_name(n), t);
-  load_state_dict(view_of(model), renamed, source, opt);
+  load_state_dict(state_view(model), renamed, source, opt);
 }
 
-NamedTensors state_dict(VisionTransformer& model) { return state_dict(view_of(model)); }
+NamedTensors state_dict(VisionTransformer& model) { return state_dict(state_view(model)); }
 
 void load_weights(VisionTransformer& model, const std::string& path, const LoadOptions& opt) {
   load_state_dict(model, weights::load_any(path), path, opt);
-}
-
-VisionTransformer load_vit(const std::string& arch, const std::string& path, Device dev) {
-  weights::StateDict sd = weights::load_any(path);
-  int num_classes = -1;
-  for (auto& [name, t] : sd)
-    if ((name == "heads.head.weight" || name == "module.heads.head.weight") && t.dim() == 2) num_classes = (int)t.size(0);
-  VisionTransformer model = VisionTransformer::create(arch, num_classes, 0, /*init=*/false);
-  load_state_dict(model, sd, path);
-  sd.clear();
-  model.to(dev);
-  model.eval();
-  return model;
 }
 
 void save_weights(VisionTransformer& model, const std::string& path, std::map<std::string, std::string> metadata) {

@@ -100,8 +100,7 @@ void load_state_dict(VisionTransformer& model, const NamedTensors& sd, const std
                      const LoadOptions& opt = {});
 NamedTensors state_dict(VisionTransformer& model);
 void load_weights(VisionTransformer& model, const std::string& path, const LoadOptions& opt = {});
-// Builds `arch` with the class count of the file's heads.head.weight, loads strictly, eval mode on `dev`.
-VisionTransformer load_vit(const std::string& arch, const std::string& path, Device dev = Device::CPU);
+// A file of any class count, arch resolved from its tensors: models::zoo::open (models/zoo.h).
 void save_weights(VisionTransformer& model, const std::string& path, std::map<std::string, std::string> metadata = {});
 
 }  // namespace ish::models

@@ -22,24 +22,9 @@
 namespace {
 
 
-// Runs `ishscale ARGS` with stderr folded into the returned text; *code gets the exit code.
-std::string run(const std::string& args, int* code) {
-  FILE* p = popen((ish::test::ishscale_bin() + " " + args + " 2>&1").c_str(), "r");
-  REQUIRE(p);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int st = pclose(p);
-  *code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
-}
+using ish::test::run;
 
-std::string tmpdir() {
-  char tmpl[] = "/tmp/ishscale_cli_XXXXXX";
-  REQUIRE(mkdtemp(tmpl) != nullptr);
-  return tmpl;
-}
+std::string tmpdir() { return ish::test::make_tmpdir("cli"); }
 
 // n random 20x20 PPM images under dir and the list `name` naming them (labels i % 3).
 void write_images(const std::string& dir, const std::string& name, int n, uint64_t seed) {

@@ -21,10 +21,7 @@
 
 namespace {
 
-bool exists(const std::string& p) {
-  struct stat sb;
-  return stat(p.c_str(), &sb) == 0;
-}
+using ish::test::exists;
 
 std::string slurp(const std::string& p) {
   std::ifstream f(p, std::ios::binary);

@@ -26,24 +26,9 @@ using namespace ish;
 
 namespace {
 
-// Runs `ishscale ARGS` with stderr folded into the returned text; *code gets the exit code.
-std::string run(const std::string& args, int* code) {
-  FILE* p = popen((test::ishscale_bin() + " " + args + " 2>&1").c_str(), "r");
-  REQUIRE(p);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int st = pclose(p);
-  *code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
-}
+using test::run;
 
-std::string tmpdir() {
-  char tmpl[] = "/tmp/ishscale_tf_XXXXXX";
-  REQUIRE(mkdtemp(tmpl) != nullptr);
-  return tmpl;
-}
+std::string tmpdir() { return test::make_tmpdir("tf"); }
 
 int lines(const std::string& s) {
   int n = 0;

@@ -33,10 +33,7 @@ std::string bin() {
   const char* e = std::getenv("ISHSCALE_BIN");
   return e && *e ? e : "build/ishscale";
 }
-bool exists(const std::string& p) {
-  struct stat sb;
-  return stat(p.c_str(), &sb) == 0;
-}
+using test::exists;
 std::string slurp(const std::string& p) {
   std::ifstream f(p);
   std::stringstream s;

@@ -19,18 +19,8 @@
 using namespace ish;
 
 namespace {
-bool exists(const std::string& p) {
-  struct stat sb;
-  return stat(p.c_str(), &sb) == 0;
-}
-double rel_err(const std::vector<float>& got, const std::vector<double>& want) {
-  double mx = 0, ref = 0;
-  for (size_t i = 0; i < want.size(); i++) {
-    mx = std::max(mx, std::fabs((double)got[i] - want[i]));
-    ref = std::max(ref, std::fabs(want[i]));
-  }
-  return mx / std::max(ref, 1e-30);
-}
+using test::exists;
+using test::rel_err;
 
 // tools/fixtures_eval.py's TF_DETECTORS
 const std::vector<std::string> kDetectors = {"msp", "mls", "ebo", "gen", "react", "ash", "ash_p", "ash_s", "scale",

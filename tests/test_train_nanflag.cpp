@@ -18,6 +18,7 @@
 #include "engine/ops.h"
 #include "models/resnet.h"
 #include "tests/train_setup.h"
+#include "tests/util.h"
 #include "train/checkpoint.h"
 #include "train/train_log.h"
 #include "train/trainer.h"
@@ -27,11 +28,7 @@ using namespace ish;
 
 namespace {
 
-std::string tmpdir() {
-  char tmpl[] = "/tmp/ishscale_nanflag_XXXXXX";
-  REQUIRE(mkdtemp(tmpl) != nullptr);
-  return tmpl;
-}
+std::string tmpdir() { return test::make_tmpdir("nanflag"); }
 
 bool exists(const std::string& p) { return access(p.c_str(), F_OK) == 0; }
 

@@ -10,6 +10,7 @@
 
 #include "models/resnet.h"
 #include "tests/train_setup.h"
+#include "tests/util.h"
 #include "train/trainer.h"
 
 using namespace ish;
@@ -53,11 +54,7 @@ std::vector<float> weights(models::ResNet& m) {
   return all;
 }
 
-std::string tmpdir() {
-  char tmpl[] = "/tmp/ishscale_trainer_XXXXXX";
-  REQUIRE(mkdtemp(tmpl) != nullptr);
-  return tmpl;
-}
+std::string tmpdir() { return test::make_tmpdir("trainer"); }
 
 }  // namespace
 

@@ -47,10 +47,7 @@ Run run(const std::string& cmd) {
   return r;
 }
 
-bool exists(const std::string& p) {
-  struct stat sb;
-  return stat(p.c_str(), &sb) == 0;
-}
+using test::exists;
 
 }  // namespace
 

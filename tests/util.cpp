@@ -1,6 +1,10 @@
 #include "tests/util.h"
 
+#include <sys/wait.h>
+
+#include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -78,6 +82,33 @@ std::string run_capture(const std::string& cmd, int* status) {
   while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
   *status = pclose(p);
   return out;
+}
+
+std::string run(const std::string& args, int* code) {
+  int st = 0;
+  std::string out = run_capture(ishscale_bin() + " " + args + " 2>&1", &st);
+  *code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return out;
+}
+
+std::string make_tmpdir(const std::string& tag) {
+  std::string tmpl = "/tmp/ishscale_" + tag + "_XXXXXX";
+  REQUIRE(mkdtemp(&tmpl[0]) != nullptr);
+  return tmpl;
+}
+
+bool exists(const std::string& path) {
+  struct stat sb;
+  return stat(path.c_str(), &sb) == 0;
+}
+
+double rel_err(const std::vector<float>& got, const std::vector<double>& want) {
+  double mx = 0, ref = 0;
+  for (size_t i = 0; i < want.size(); i++) {
+    mx = std::max(mx, std::fabs((double)got[i] - want[i]));
+    ref = std::max(ref, std::fabs(want[i]));
+  }
+  return mx / std::max(ref, 1e-30);
 }
 
 std::string ishscale_bin() {

@@ -37,5 +37,12 @@ double check_rel(const Tensor& a, const Tensor& ref, double tol, const std::stri
 bool same_bytes(const Tensor& a, const Tensor& b);
 // Runs `cmd` through the shell; returns its stdout and sets *status to pclose's status.
 std::string run_capture(const std::string& cmd, int* status);
+// Runs `ishscale ARGS` (ishscale_bin()) with stderr folded into the returned text; *code gets the exit code.
+std::string run(const std::string& args, int* code);
+// A fresh directory /tmp/ishscale_<tag>_XXXXXX.
+std::string make_tmpdir(const std::string& tag);
+bool exists(const std::string& path);
+// max |got - want| / max |want| over two score vectors (the e2e tests' measure).
+double rel_err(const std::vector<float>& got, const std::vector<double>& want);
 
 }  // namespace ish::test
