@@ -5,8 +5,6 @@
 #include "engine/error.h"
 #include "models/model_file.h"
 #include "models/zoo.h"
-#include "util/content_hash.h"
-#include "weights/observe.h"
 
 namespace ish::cli {
 
@@ -75,19 +73,7 @@ std::string decode_flags_help(int indent) {
 
 LoadedModel load_model(const ModelFlags& f, Device dev, bool hash_weights) {
   ISH_CHECK(!f.weights.empty(), "--weights is required (see --help)");
-  std::string hash;
-  auto hash_content = [&](const std::string& path, const uint8_t* data, size_t size) {
-    if (path != f.weights) return;
-    util::ContentHash h;
-    h.add(data, size);
-    hash = h.hex();
-  };
-  models::WeightsFile w = [&] {
-    if (!hash_weights) return models::read_weights(f.weights, f.given);
-    weights::ObserveContent observe(hash_content);
-    return models::read_weights(f.weights, f.given);
-  }();
-  ISH_CHECK(!hash_weights || !hash.empty(), f.weights, ": the loader did not map the file, so it was not hashed");
+  models::WeightsFile w = models::read_weights(f.weights, f.given, hash_weights);
   if (w.optim_entries) std::fprintf(stderr, "%s\n", models::optim_note(w).c_str());
   models::ModelMeta m = w.meta;
   const models::ModelMeta& fm = w.file_meta;
@@ -123,7 +109,7 @@ LoadedModel load_model(const ModelFlags& f, Device dev, bool hash_weights) {
   t.validate();
   if (m.width <= 0) m.width = net->width();
   if (m.num_classes <= 0) m.num_classes = net->num_classes();
-  return LoadedModel{std::move(net), m, t, hash};
+  return LoadedModel{std::move(net), m, t, w.content_hash};
 }
 
 }  // namespace ish::cli

@@ -12,7 +12,7 @@ FUZZ_TARGETS := safetensors pickle jpeg stb imglist ckptmeta
 FUZZ_RUN ?= $(FUZZ_TARGETS)
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CXXFLAGS := -std=c++17 -O1 -g -fno-omit-frame-pointer -I. $(FUZZ_SAN)
-FUZZ_LIB_SRCS := weights/safetensors.cpp weights/zip.cpp weights/pickle.cpp weights/pth.cpp weights/load.cpp weights/observe.cpp \
+FUZZ_LIB_SRCS := weights/safetensors.cpp weights/zip.cpp weights/pickle.cpp weights/pth.cpp weights/load.cpp \
   engine/device_options.cpp \
   engine/tensor.cpp engine/dtype.cpp engine/device.cpp engine/backend.cpp util/fs.cpp fuzz/engine_stub.cpp \
   engine/image/decode.cpp engine/image/decode_jpeg.cpp engine/image/decode_stb.cpp engine/image/imglist.cpp \

@@ -9,10 +9,10 @@ namespace {
 const std::string kOptim = "optim.";  // train::SGD::kPrefix (train/ is above models/)
 }
 
-WeightsFile read_weights(const std::string& path, const ModelMeta& given) {
+WeightsFile read_weights(const std::string& path, const ModelMeta& given, bool hash) {
   WeightsFile w;
   w.path = path;
-  weights::StateDict sd = weights::load_any(path, &w.metadata);
+  weights::StateDict sd = weights::load_any(path, &w.metadata, hash ? &w.content_hash : nullptr);
   ShapeList shapes;
   for (auto& [name, t] : sd) {
     if (name.compare(0, kOptim.size(), kOptim) == 0) {

@@ -20,10 +20,12 @@ struct WeightsFile {
   ModelMeta meta;               // resolved: arch always set
   int64_t optim_entries = 0;    // optimizer entries dropped (a training checkpoint)
   std::map<std::string, std::string> metadata;  // the file's __metadata__ as read (safetensors only)
+  std::string content_hash;     // with hash: util::ContentHash of the file's bytes (eval's weights_hash), else ""
 };
 
-// Reads and resolves (resolve_model with `given`). Throws ish::Error naming the file.
-WeightsFile read_weights(const std::string& path, const ModelMeta& given);
+// Reads and resolves (resolve_model with `given`); `hash` also hashes the bytes it loads (no second read).
+// Throws ish::Error naming the file.
+WeightsFile read_weights(const std::string& path, const ModelMeta& given, bool hash = false);
 
 // "note: PATH is a training checkpoint: its N optimizer entries (optim.*) are ignored", or "".
 std::string optim_note(const WeightsFile& w);

@@ -39,19 +39,21 @@ Format detect_format(const std::string& path) {
        "'", printable(std::string((const char*)b, (size_t)std::min<ssize_t>(n, 8)), 8), "')");
 }
 
-StateDict load_safetensors(const std::string& path, std::map<std::string, std::string>* metadata) {
+StateDict load_safetensors(const std::string& path, std::map<std::string, std::string>* metadata,
+                          std::string* content_hash) {
   st::File f = st::File::open(path);
+  if (content_hash) *content_hash = f.content_hash();
   StateDict out;
   for (auto& ti : f.tensors()) out.emplace_back(ti.name, f.load(ti.name));
   if (metadata) *metadata = f.metadata();
   return out;
 }
 
-StateDict load_any(const std::string& path, std::map<std::string, std::string>* metadata) {
+StateDict load_any(const std::string& path, std::map<std::string, std::string>* metadata, std::string* content_hash) {
   if (metadata) metadata->clear();
   Format fmt = detect_format(path);
-  if (fmt != Format::Safetensors) return load_pth(path);
-  StateDict sd = load_safetensors(path, metadata);
+  if (fmt != Format::Safetensors) return load_pth(path, content_hash);
+  StateDict sd = load_safetensors(path, metadata, content_hash);
   bool all_module = !sd.empty();
   for (auto& kv : sd) all_module = all_module && kv.first.compare(0, 7, "module.") == 0;
   if (all_module) {

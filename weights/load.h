@@ -24,11 +24,15 @@ Format detect_format(const std::string& path);
 
 // A .pth checkpoint. A top-level dict wrapping the state dict ({"state_dict": ...}, {"model": ...},
 // {"net": ...}, ...) is unwrapped; a leading "module." (DDP) on every key is stripped.
-StateDict load_pth(const std::string& path);
+StateDict load_pth(const std::string& path, std::string* content_hash = nullptr);
 // A safetensors file, validated by the reference rules (weights/safetensors.h). `metadata` (optional)
 // receives its __metadata__.
-StateDict load_safetensors(const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
+StateDict load_safetensors(const std::string& path, std::map<std::string, std::string>* metadata = nullptr,
+                          std::string* content_hash = nullptr);
 // Dispatches on detect_format(). Also strips a "module." prefix shared by every key of a safetensors file.
-StateDict load_any(const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
+// `content_hash` (optional, every loader): util::ContentHash of the file's bytes as mapped for loading, so a
+// caller keying a cache on the file (eval, features) does not read it a second time.
+StateDict load_any(const std::string& path, std::map<std::string, std::string>* metadata = nullptr,
+                   std::string* content_hash = nullptr);
 
 }  // namespace ish::weights

@@ -10,7 +10,7 @@
 #include <map>
 #include <set>
 
-#include "weights/observe.h"
+#include "util/content_hash.h"
 #include "weights/text.h"
 #include "weights/zip.h"
 
@@ -240,7 +240,7 @@ StateDict load_pth_bytes(const std::string& w, const uint8_t* data, size_t size,
   return load_legacy(w, data, size, max_bytes);
 }
 
-StateDict load_pth(const std::string& path) {
+StateDict load_pth(const std::string& path, std::string* content_hash) {
   int fd = ::open(path.c_str(), O_RDONLY);
   ISH_CHECK(fd >= 0, path, ": cannot open (", std::strerror(errno), ")");
   struct stat sb;
@@ -253,7 +253,11 @@ StateDict load_pth(const std::string& path) {
   ISH_CHECK(regular, path, ": not a regular file");
   ISH_CHECK(m.size > 0, path, ": empty file");
   ISH_CHECK(m.map != MAP_FAILED, path, ": mmap failed (", std::strerror(err), ")");
-  notify_content(path, (const uint8_t*)m.map, m.size);
+  if (content_hash) {
+    util::ContentHash h;
+    h.add(m.map, m.size);
+    *content_hash = h.hex();
+  }
   return load_pth_bytes(path, (const uint8_t*)m.map, m.size);
 }
 

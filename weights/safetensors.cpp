@@ -12,7 +12,7 @@
 #include <set>
 
 #include "util/fs.h"
-#include "weights/observe.h"
+#include "util/content_hash.h"
 #include "weights/text.h"
 
 namespace ish::st {
@@ -169,7 +169,6 @@ File File::open(const std::string& path) {
   im->map = mmap(nullptr, im->size, PROT_READ, MAP_PRIVATE, im->fd, 0);
   ISH_CHECK(im->map != MAP_FAILED, path, ": mmap failed (", std::strerror(errno), ")");
   parse(*im, (const uint8_t*)im->map);
-  weights::notify_content(path, (const uint8_t*)im->map, im->size);
   File f;
   f.impl_ = im;
   return f;
@@ -187,6 +186,11 @@ File File::from_bytes(const std::string& name, std::string bytes) {
 }
 
 const std::string& File::path() const { return impl_->path; }
+std::string File::content_hash() const {
+  util::ContentHash h;
+  h.add(impl_->map ? impl_->map : (const void*)impl_->owned.data(), impl_->size);
+  return h.hex();
+}
 const std::vector<TensorInfo>& File::tensors() const { return impl_->tensors; }
 const std::map<std::string, std::string>& File::metadata() const { return impl_->metadata; }
 bool File::has(const std::string& name) const { return impl_->index.count(name) > 0; }

@@ -29,6 +29,8 @@ class File {
   // Validates an in-memory copy (fuzzing, tests); `name` stands for the path in messages.
   static File from_bytes(const std::string& name, std::string bytes);
   const std::string& path() const;
+  // util::ContentHash of the whole file as mapped (the weights hash of eval), without reading it again.
+  std::string content_hash() const;
   const std::vector<TensorInfo>& tensors() const;  // in the order of their data in the file
   const std::map<std::string, std::string>& metadata() const;
   bool has(const std::string& name) const;
