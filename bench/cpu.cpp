@@ -27,6 +27,7 @@
 #include "models/resnet.h"
 #include "models/swin.h"
 #include "models/vit.h"
+#include "models/zoo.h"
 #include "train/sgd.h"
 
 namespace ish::bench {
@@ -124,42 +125,23 @@ Flops count_flops(const models::SwinConfig& c, int64_t H, int64_t W) {
 
 // The benched model behind one interface (ResNet or ViT).
 struct Model {
-  std::function<Tensor(const Tensor&)> logits;
-  std::function<void(bool)> set_train;
-  std::function<models::NamedTensors()> params;
-  int num_classes = 0;
+  std::unique_ptr<models::Net> net;  // models/zoo.h, any family
   Flops flops;
 };
 
 Model make_model(const std::string& arch, int64_t size) {
-  Model m;
-  if (models::is_vit_arch(arch) || arch.rfind("vit", 0) == 0) {  // a misspelt vit_* gets the ViT list
-    models::ViTConfig c = models::vit_config_for(arch);
+  // FLOPs from the family's config; its lookup also gives a misspelt vit_* / swin_* that family's list.
+  Flops fl;
+  if (models::is_vit_arch(arch) || arch.rfind("vit", 0) == 0) {
+    const models::ViTConfig c = models::vit_config_for(arch);
     ISH_CHECK(size == c.image_size, "bench: ", arch, " takes --image-size ", c.image_size, ", got ", size);
-    auto v = std::make_shared<models::VisionTransformer>(models::VisionTransformer::create(arch, -1, 1));
-    m.logits = [v](const Tensor& x) { return v->forward(x).logits; };
-    m.set_train = [v](bool on) { v->train(on); };
-    m.params = [v] { return v->named_parameters(); };
-    m.num_classes = v->num_classes();
-    m.flops = count_flops(v->config());
-    return m;
+    fl = count_flops(c);
+  } else if (models::is_swin_arch(arch) || arch.rfind("swin", 0) == 0) {
+    fl = count_flops(models::swin_config_for(arch), size, size);
+  } else {
+    fl = count_flops(models::config_for(arch), size, size);
   }
-  if (models::is_swin_arch(arch) || arch.rfind("swin", 0) == 0) {  // a misspelt swin_* gets the Swin list
-    auto v = std::make_shared<models::SwinTransformer>(models::SwinTransformer::create(arch, -1, 1));
-    m.logits = [v](const Tensor& x) { return v->forward(x).logits; };
-    m.set_train = [v](bool on) { v->train(on); };
-    m.params = [v] { return v->named_parameters(); };
-    m.num_classes = v->num_classes();
-    m.flops = count_flops(v->config(), size, size);
-    return m;
-  }
-  auto r = std::make_shared<models::ResNet>(models::ResNet::create(arch, -1, 1));
-  m.logits = [r](const Tensor& x) { return r->forward(x).logits; };
-  m.set_train = [r](bool on) { r->train(on); };
-  m.params = [r] { return r->named_parameters(); };
-  m.num_classes = r->num_classes();
-  m.flops = count_flops(models::config_for(arch), size, size);
-  return m;
+  return {models::zoo::create(arch, -1, 1), fl};
 }
 
 double cpu_seconds() {  // user + system time of the whole process
@@ -256,23 +238,23 @@ int bench_cpu(int argc, char** argv) {
   };
   Tensor x = ops::randn({bs, size, size, 3}, 5);
   if (!no_eval) {
-    m.set_train(false);
+    m.net->eval();
     NoGradGuard ng;
-    report("eval", median_s([&] { m.logits(x); }, (int)warmup, (int)repeat), fl.fwd);
+    report("eval", median_s([&] { m.net->forward(x); }, (int)warmup, (int)repeat), fl.fwd);
   }
   if (!no_train) {
-    m.set_train(true);
+    m.net->train(true);
     train::ParamGroup grp;
-    for (auto& np : m.params()) grp.params.push_back(np);
+    for (auto& np : m.net->named_parameters()) grp.params.push_back(np);
     grp.opt.lr = 0.01;
     grp.opt.momentum = 0.9;
     train::SGD opt({grp});
     std::vector<int64_t> l((size_t)bs);
-    for (int64_t i = 0; i < bs; i++) l[(size_t)i] = (i * 389 + 17) % m.num_classes;
+    for (int64_t i = 0; i < bs; i++) l[(size_t)i] = (i * 389 + 17) % m.net->num_classes();
     Tensor y = Tensor::from_i64(l, {bs});
     auto step = [&] {
       opt.zero_grad();
-      ops::cross_entropy(m.logits(x), y).backward();
+      ops::cross_entropy(m.net->forward(x).logits, y).backward();
       opt.step();
     };
     report("train", median_s(step, (int)warmup, (int)repeat), fl.train);
