@@ -412,22 +412,9 @@ def _e2e_transformers(out):
         b = head.bias.detach().numpy().astype(np.float32)
         tr = sets["id_train"]
         assert (tr["features"] < 0).any(), "transformer features must be signed"
-        vim = ref.Vim(W, b, tr["features"])
-        mds = ref.Mds(tr["features"], tr["labels"], W.shape[0])
-        thr = ref.react_threshold(sets["id_val"]["features"], 85)
-        mu = ref.train_mean(tr["features"])
-        means = ref.class_means_by_prediction(tr["features"], tr["logits"], W.shape[0])
-        optfs = ref.OptFS(W, tr["features"], tr["logits"])
+        score, _ = ref.signed_feature_detectors(W, b, tr, sets["id_val"]["features"], TF_BATCH)
         for s_ in ("id_test", "near_a", "far_a"):
-            a, z = sets[s_]["features"], sets[s_]["logits"]
-            res = {"msp": ref.msp(z), "mls": ref.mls(z), "ebo": ref.ebo(z), "gen": ref.gen(z, 0.1, 100),
-                   "react": ref.react(a, W, b, thr), "ash": ref.ash_b(a, W, b, 85), "ash_p": ref.ash_p(a, W, b, 85),
-                   "ash_s": ref.ash_s(a, W, b, 85), "scale": ref.scale(a, W, b, 85),
-                   "knn": ref.knn(a, z, tr["features"], 3), "vim": vim.score(a, 4), "mds": mds.score(a, z),
-                   "nci": ref.nci(a, z, W, mu, 1e-4), "fdbd": ref.fdbd(a, z, W, mu, 1),
-                   "nnguide": ref.nnguide(a, z, tr["features"], tr["logits"], 2, 0.01, TF_BATCH),
-                   "caref": ref.caref(a, z, means), "cadref": ref.cadref(a, z, W, means, tr["logits"], "Energy"),
-                   "optfs": optfs.score(a, z, W, b)}
+            res = score(sets[s_]["features"], sets[s_]["logits"])
             assert sorted(res) == sorted(TF_DETECTORS)
             for det, (conf, pred) in res.items():
                 E[f"{det}.{s_}.conf"] = np.asarray(conf, np.float64)

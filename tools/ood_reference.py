@@ -432,6 +432,30 @@ class OptFS:
 # AdaSCALE: the network passes (NCHW torch model) and the pieces after f'.
 
 
+def signed_feature_detectors(W, b, train, val_features, nng_batch):
+    """Every post-hoc detector fitted as the transformer end-to-end checks run them (tools/fixtures_eval.py's
+    reduced ViT/Swin, tools/transformer_parity.py's full-size ones): percentile 85, GEN gamma 0.1 M 100,
+    KNN K 3, ViM dim 4, NCI alpha 1e-4, fDBD 1, NNGuide K 2 alpha 0.01, CADRef on Energy. `train` holds the ID
+    train "features", "logits" and "labels". Returns (score(a, z) -> {name: (conf, pred)}, the OptFS fit)."""
+    tr_f, tr_z = train["features"], train["logits"]
+    vim = Vim(W, b, tr_f)
+    mds = Mds(tr_f, train["labels"], W.shape[0])
+    thr = react_threshold(val_features, 85)
+    mu = train_mean(tr_f)
+    means = class_means_by_prediction(tr_f, tr_z, W.shape[0])
+    optfs = OptFS(W, tr_f, tr_z)
+
+    def score(a, z):
+        return {"msp": msp(z), "mls": mls(z), "ebo": ebo(z), "gen": gen(z, 0.1, 100),
+                "react": react(a, W, b, thr), "ash": ash_b(a, W, b, 85), "ash_p": ash_p(a, W, b, 85),
+                "ash_s": ash_s(a, W, b, 85), "scale": scale(a, W, b, 85), "knn": knn(a, z, tr_f, 3),
+                "vim": vim.score(a, 4), "mds": mds.score(a, z), "nci": nci(a, z, W, mu, 1e-4),
+                "fdbd": fdbd(a, z, W, mu, 1), "nnguide": nnguide(a, z, tr_f, tr_z, 2, 0.01, nng_batch),
+                "caref": caref(a, z, means), "cadref": cadref(a, z, W, means, tr_z, "Energy"),
+                "optfs": optfs.score(a, z, W, b)}
+    return score, optfs
+
+
 def adascale_passes(model, x, o=0.05, eps=0.5):
     """x normalised NCHW float32. Returns f, f' (float32 [N,D]) and z; one image at a time."""
     fs, fps, zs = [], [], []

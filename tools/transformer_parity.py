@@ -181,12 +181,7 @@ def parity(arch, binary, work, threads):
     W = head.weight.detach().numpy().astype(np.float32)
     b = head.bias.detach().numpy().astype(np.float32)
     tr = sets["id_train"]
-    vim = ref.Vim(W, b, tr["features"])
-    mds = ref.Mds(tr["features"], tr["labels"], W.shape[0])
-    thr = ref.react_threshold(sets["id_val"]["features"], 85)
-    mu = ref.train_mean(tr["features"])
-    means = ref.class_means_by_prediction(tr["features"], tr["logits"], W.shape[0])
-    optfs = ref.OptFS(W, tr["features"], tr["logits"])
+    score, optfs = ref.signed_feature_detectors(W, b, tr, sets["id_val"]["features"], BATCH)
     net = lambda x: m(x.permute(0, 3, 1, 2))  # noqa: E731  (NHWC, as ishscale feeds it)
     # ishscale's own features (eval's cache entries, read back by `features --dump`), for OptFS
     ours = {}
@@ -200,13 +195,7 @@ def parity(arch, binary, work, threads):
     where = {"id_test": "id/id", "near_a": "near/nearA", "far_a": "far/farA"}
     for s_, sub in where.items():
         a, z = sets[s_]["features"], sets[s_]["logits"]
-        res = {"msp": ref.msp(z), "mls": ref.mls(z), "ebo": ref.ebo(z), "gen": ref.gen(z, 0.1, 100),
-               "react": ref.react(a, W, b, thr), "ash": ref.ash_b(a, W, b, 85), "ash_p": ref.ash_p(a, W, b, 85),
-               "ash_s": ref.ash_s(a, W, b, 85), "scale": ref.scale(a, W, b, 85), "knn": ref.knn(a, z, tr["features"], 3),
-               "vim": vim.score(a, 4), "mds": mds.score(a, z), "nci": ref.nci(a, z, W, mu, 1e-4),
-               "fdbd": ref.fdbd(a, z, W, mu, 1), "nnguide": ref.nnguide(a, z, tr["features"], tr["logits"], 2, 0.01, BATCH),
-               "caref": ref.caref(a, z, means), "cadref": ref.cadref(a, z, W, means, tr["logits"], "Energy"),
-               "optfs": optfs.score(a, z, W, b)}
+        res = score(a, z)
         x = xs[s_].permute(0, 2, 3, 1).contiguous().numpy()
         res["odin"] = ref.odin(net, x, 1000.0, 0.0014)
         res["optfs (torch features)"] = res["optfs"]
